@@ -1,0 +1,3 @@
+from nnlab.cli import main
+
+raise SystemExit(main())
