@@ -1,0 +1,257 @@
+"""``kernel(net, x1, x2)``: analytic NNGP/NTK of an architecture, in blocks, over devices."""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ._kernel import Array, Kernel, input_kernel
+
+GETS = ("nngp", "ntk")
+
+
+def _parse_get(get) -> tuple[tuple[str, ...], bool]:
+    single = isinstance(get, str)
+    items = (get,) if single else tuple(get)
+    if not items or any(g not in GETS for g in items):
+        raise ValueError(f"get must be 'nngp', 'ntk' or a tuple of them, got {get!r}.")
+    return items, single
+
+
+def _check_input(name: str, x) -> Array:
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(
+            f"{name} must be an array of shape (N, features) or (N, *spatial, "
+            f"channels), got {type(x).__name__}."
+        )
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}.")
+    if x.ndim < 2 or x.ndim > 5:
+        raise ValueError(
+            f"{name} must have shape (N, features) or (N, *spatial, channels) with at "
+            f"most 3 spatial dimensions, got shape {x.shape}."
+        )
+    return x
+
+
+def requires_full_spatial(net) -> bool:
+    """Whether any layer in ``net`` needs covariances between different positions."""
+    if getattr(type(net), "needs_full_spatial", False):
+        return True
+    return any(requires_full_spatial(sub) for sub in getattr(net, "layers", ()))
+
+
+def _forward(net, x1, x2, compute_ntk: bool, diagonal_spatial: bool) -> Kernel:
+    k = net.kernel(input_kernel(x1, x2, compute_ntk=compute_ntk, diagonal_spatial=diagonal_spatial))
+    if not isinstance(k, Kernel):
+        raise ValueError(
+            "the network ends in several branches; merge them with FanInSum or "
+            "FanInConcat before computing its kernel."
+        )
+    return k
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _forward_jit(net, x1, x2, compute_ntk, diagonal_spatial):
+    return _forward(net, x1, x2, compute_ntk, diagonal_spatial)
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _put(out, block, i, j):
+    start = (i, j) + (0,) * (out.ndim - 2)
+    return jax.lax.dynamic_update_slice(out, block, start)
+
+
+def _available_bytes(device) -> int:
+    if device.platform == "cpu":
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return 8 << 30
+    stats = device.memory_stats() or {}
+    return int(stats.get("bytes_limit", 16 << 30)) - int(stats.get("bytes_in_use", 0))
+
+
+def auto_batch_size(n1: int, n2: int, entry_bytes: int, device=None) -> int | None:
+    """Rows per block so that one block's working set uses at most 1/4 of free memory.
+
+    ``entry_bytes`` is the memory one (x1, x2) pair needs while a block is in
+    flight (itemsize × spatial size × live temporaries). ``None`` means one block.
+    """
+    device = device or jax.local_devices()[0]
+    budget = min(_available_bytes(device) // 4, 4 << 30)
+    if n1 * n2 * entry_bytes <= budget:
+        return None
+    return max(16, int(math.sqrt(budget / entry_bytes)))
+
+
+def _transpose_pairs(a: Array, spatial_ndim: int, diagonal: bool) -> Array:
+    """Swap the roles of x1 and x2 in an (N1, N2, ...) kernel array."""
+    axes = [1, 0]
+    if diagonal or spatial_ndim == 0:
+        axes += list(range(2, a.ndim))
+    else:
+        for p in range(spatial_ndim):
+            axes += [3 + 2 * p, 2 + 2 * p]
+    return jnp.transpose(a, axes)
+
+
+def _pad_rows(x: Array, n: int) -> Array:
+    return x if x.shape[0] == n else jnp.pad(x, [(0, n - x.shape[0])] + [(0, 0)] * (x.ndim - 1))
+
+
+def kernel(
+    net,
+    x1,
+    x2=None,
+    get: str | Sequence[str] = ("nngp", "ntk"),
+    *,
+    batch_size: int | None = None,
+    diagonal_spatial: bool | None = None,
+    devices: Sequence | None = None,
+):
+    """Infinite-width NNGP and/or NTK of ``net`` between ``x1`` and ``x2``.
+
+    The NNGP is the covariance ``E[f(x1) f(x2)]`` of the outputs over random
+    initialisations at infinite width (Lee et al. 2018, arXiv:1711.00165); the
+    NTK is ``Θ(x1, x2) = Σ_θ ∂f(x1)/∂θ ∂f(x2)/∂θ``, which is deterministic at
+    infinite width and constant during training (Jacot et al. 2018,
+    arXiv:1806.07572). Both are per output unit.
+
+    Args:
+      net: an nnlab layer or combinator (``serial(...)``).
+      x1: inputs of shape (N1, features) or (N1, *spatial, channels) (NHWC).
+      x2: inputs of shape (N2, ...) with the same trailing shape, or None for x1
+        against itself.
+      get: 'nngp', 'ntk', or a tuple of them.
+      batch_size: rows of x1 and x2 per block. None picks it from free memory
+        (one block when everything fits). Blocks make the memory needed
+        independent of N beyond the output itself.
+      diagonal_spatial: keep only same-position covariances for spatial inputs;
+        None chooses automatically (full covariances only if a pooling layer
+        needs them).
+      devices: devices to spread row blocks over (default: all local devices).
+
+    Returns:
+      An array of shape (N1, N2, ...) if ``get`` is a string, else a
+      :class:`Kernel` whose ``nngp``/``ntk`` fields hold the requested arrays
+      (``ntk`` is None when not requested).
+
+    Example:
+      >>> import jax.numpy as jnp, nnlab
+      >>> from nnlab import layers as nl
+      >>> net = nl.serial(nl.Dense(1, W_std=2**0.5), nl.Relu(), nl.Dense(1))
+      >>> nnlab.kernel(net, jnp.eye(3), get="nngp").shape
+      (3, 3)
+    """
+    if not all(hasattr(net, m) for m in ("init", "apply", "kernel")):
+        raise TypeError(
+            f"net must be an nnlab layer with init/apply/kernel, got {type(net).__name__}."
+        )
+    gets, single = _parse_get(get)
+    x1 = _check_input("x1", x1)
+    if x2 is not None:
+        x2 = _check_input("x2", x2)
+        if x2.shape[1:] != x1.shape[1:]:
+            raise ValueError(
+                f"x2 must have the same trailing shape as x1 {x1.shape[1:]}, got {x2.shape[1:]}."
+            )
+        dtype = jnp.promote_types(x1.dtype, x2.dtype)
+        x1, x2 = x1.astype(dtype), x2.astype(dtype)
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}.")
+    compute_ntk = "ntk" in gets
+    full_needed = requires_full_spatial(net)
+    if diagonal_spatial is None:
+        diagonal_spatial = not full_needed
+    elif diagonal_spatial and full_needed and x1.ndim > 2:
+        raise ValueError(
+            "diagonal_spatial=True is impossible: a pooling layer in net needs "
+            "covariances between positions. Pass None or False."
+        )
+
+    tracing = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer)
+    devs = list(devices) if devices is not None else jax.local_devices()
+    if tracing:
+        devs = devs[:1]
+    n1 = x1.shape[0]
+    n2 = n1 if x2 is None else x2.shape[0]
+    if batch_size is None and not tracing:
+        spatial = math.prod(x1.shape[1:-1])
+        spatial_pairs = spatial if diagonal_spatial else spatial * spatial
+        entry = x1.dtype.itemsize * spatial_pairs * (8 if compute_ntk else 5)
+        batch_size = auto_batch_size(n1, n2, entry, devs[0])
+    b1 = n1 if batch_size is None else min(batch_size, n1)
+    b2 = n2 if batch_size is None else min(batch_size, n2)
+    if b1 >= n1 and b2 >= n2 and len(devs) == 1:
+        k = (
+            _forward(net, x1, x2, compute_ntk, diagonal_spatial)
+            if tracing
+            else _forward_jit(net, x1, x2, compute_ntk, diagonal_spatial)
+        )
+    else:
+        k = _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial)
+    if single:
+        return k.nngp if gets[0] == "nngp" else k.ntk
+    return k if compute_ntk else k.replace(ntk=None)
+
+
+def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial) -> Kernel:
+    """Compute the kernel block by block (x1 rows sharded over ``devs``)."""
+    symmetric = x2 is None
+    xb = x1 if symmetric else x2
+    nd = len(devs)
+    b1 = -(-b1 // nd) * nd
+    if symmetric:
+        b1 = b2 = max(b1, -(-b2 // nd) * nd)
+    n1, n2 = x1.shape[0], xb.shape[0]
+    nb1, nb2 = -(-n1 // b1), -(-n2 // b2)
+    x1p, x2p = _pad_rows(x1, nb1 * b1), _pad_rows(xb, nb2 * b2)
+
+    fn = _forward_jit
+    if nd > 1:
+        mesh = Mesh(np.array(devs), ("rows",))
+        rows, rep = NamedSharding(mesh, PartitionSpec("rows")), NamedSharding(mesh, PartitionSpec())
+        fn = jax.jit(_forward, static_argnums=(3, 4), in_shardings=(rep, rows, rep))
+        x1p, x2p = jax.device_put(x1p, rows), jax.device_put(x2p, rep)
+        net = jax.device_put(net, rep)
+
+    out = {}
+    cov1_blocks, cov2_blocks = [None] * nb1, [None] * nb2
+    for i in range(nb1):
+        xa = x1p[i * b1 : (i + 1) * b1]
+        for j in range(i if symmetric else 0, nb2):
+            kb = fn(net, xa, x2p[j * b2 : (j + 1) * b2], compute_ntk, diagonal_spatial)
+            if not out:
+                shape = lambda a: (nb1 * b1, nb2 * b2, *a.shape[2:])  # noqa: E731
+                out = {"nngp": jnp.zeros(shape(kb.nngp), kb.nngp.dtype)}
+                if compute_ntk:
+                    out["ntk"] = jnp.zeros(shape(kb.ntk), kb.ntk.dtype)
+                proto = kb
+            for name in out:
+                out[name] = _put(out[name], getattr(kb, name), i * b1, j * b2)
+            if j == (i if symmetric else 0):
+                cov1_blocks[i] = kb.cov1
+            if i == 0 or (symmetric and i == j):
+                cov2_blocks[j] = kb.cov2
+    d, diag = proto.spatial_ndim, proto.diagonal_spatial
+    if symmetric:
+        rb = jnp.arange(nb1 * b1) // b1
+        lower = (rb[:, None] > rb[None, :]).reshape(rb.shape * 2 + (1,) * (out["nngp"].ndim - 2))
+        out = {name: jnp.where(lower, _transpose_pairs(a, d, diag), a) for name, a in out.items()}
+    cov1 = jnp.concatenate(cov1_blocks)[:n1]
+    cov2 = cov1 if symmetric else jnp.concatenate(cov2_blocks)[:n2]
+    return proto.replace(
+        nngp=out["nngp"][:n1, :n2],
+        ntk=out["ntk"][:n1, :n2] if compute_ntk else None,
+        cov1=cov1,
+        cov2=cov2,
+    )

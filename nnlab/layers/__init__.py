@@ -1,0 +1,22 @@
+"""Layers with one definition for finite and infinite width.
+
+Every layer has ``init(key, input_shape) -> (output_shape, params)``,
+``apply(params, x) -> y`` and ``kernel(k) -> k`` (see :mod:`nnlab.kernels`).
+"""
+
+from ._base import Layer as Layer
+from ._combinators import FanInConcat as FanInConcat
+from ._combinators import FanInSum as FanInSum
+from ._combinators import FanOut as FanOut
+from ._combinators import Identity as Identity
+from ._combinators import Parallel as Parallel
+from ._combinators import Serial as Serial
+from ._combinators import parallel as parallel
+from ._combinators import repeat as repeat
+from ._combinators import serial as serial
+from ._dense import Dense as Dense
+from ._erf import Erf as Erf
+from ._relu_family import ABRelu as ABRelu
+from ._relu_family import Abs as Abs
+from ._relu_family import LeakyRelu as LeakyRelu
+from ._relu_family import Relu as Relu

@@ -1,0 +1,218 @@
+"""Combinators: compose layers' ``init``, ``apply`` and ``kernel`` at once.
+
+``serial`` chains layers; ``FanOut`` copies one input into a list of branches,
+``parallel`` applies one layer per branch, and ``FanInSum``/``FanInConcat``
+merge branches (residual blocks are ``serial(FanOut(2), parallel(block,
+Identity()), FanInSum())``). Branches travel as Python lists of arrays,
+shapes or kernels.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from nnlab.kernels._kernel import Kernel
+
+from ._base import Array, Layer, Shape, check_kernel, layer, static
+
+
+def _check_layers(name: str, layers) -> None:
+    for i, lyr in enumerate(layers):
+        if not isinstance(lyr, Layer):
+            raise TypeError(
+                f"{name}: argument {i} must be a layer with init/apply/kernel, got "
+                f"{type(lyr).__name__}."
+            )
+
+
+@layer
+class Serial:
+    """Layers applied one after another; build with :func:`serial`."""
+
+    layers: tuple
+
+    def init(self, key: Array, input_shape: Shape):
+        keys = jax.random.split(key, max(len(self.layers), 1))
+        params = []
+        shape = input_shape
+        for lyr, k in zip(self.layers, keys):
+            shape, p = lyr.init(k, shape)
+            params.append(p)
+        return shape, tuple(params)
+
+    def apply(self, params, x):
+        if len(params) != len(self.layers):
+            raise ValueError(
+                f"serial: params has {len(params)} entries for {len(self.layers)} layers."
+            )
+        for lyr, p in zip(self.layers, params):
+            x = lyr.apply(p, x)
+        return x
+
+    def kernel(self, k):
+        for lyr in self.layers:
+            k = lyr.kernel(k)
+        return k
+
+
+def serial(*layers) -> Serial:
+    """Compose ``layers`` in sequence: ``serial(Dense(512), Relu(), Dense(1))``."""
+    _check_layers("serial", layers)
+    return Serial(tuple(layers))
+
+
+def repeat(block, n: int) -> Serial:
+    """``block`` applied ``n`` times in sequence (independent parameters each time)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"repeat: n must be a positive int, got {n!r}.")
+    return serial(*([block] * n))
+
+
+@layer
+class Parallel:
+    """One layer per branch of a list input; build with :func:`parallel`."""
+
+    layers: tuple
+
+    def _check(self, items, what: str):
+        if not isinstance(items, list) or len(items) != len(self.layers):
+            got = f"a list of {len(items)}" if isinstance(items, list) else "a single input"
+            raise ValueError(
+                f"parallel: expects a list of {len(self.layers)} {what} (one per "
+                f"branch, e.g. from FanOut({len(self.layers)})), got {got}."
+            )
+
+    def init(self, key: Array, input_shape):
+        self._check(input_shape, "input shapes")
+        keys = jax.random.split(key, len(self.layers))
+        outs = [lyr.init(k, s) for lyr, k, s in zip(self.layers, keys, input_shape)]
+        return [o[0] for o in outs], tuple(o[1] for o in outs)
+
+    def apply(self, params, x):
+        self._check(x, "inputs")
+        return [lyr.apply(p, xi) for lyr, p, xi in zip(self.layers, params, x)]
+
+    def kernel(self, k):
+        self._check(k, "kernels")
+        return [lyr.kernel(ki) for lyr, ki in zip(self.layers, k)]
+
+
+def parallel(*layers) -> Parallel:
+    """Apply ``layers[i]`` to branch ``i`` of a list input."""
+    _check_layers("parallel", layers)
+    return Parallel(tuple(layers))
+
+
+@layer
+class FanOut:
+    """Copy the input into a list of ``num`` identical branches."""
+
+    num: int = static()
+
+    def __post_init__(self):
+        if not isinstance(self.num, int) or self.num < 1:
+            raise ValueError(f"FanOut: num must be a positive int, got {self.num!r}.")
+
+    def init(self, key, input_shape):
+        return [tuple(input_shape)] * self.num, ()
+
+    def apply(self, params, x):
+        return [x] * self.num
+
+    def kernel(self, k):
+        return [check_kernel("FanOut", k)] * self.num
+
+
+def _check_branches(name: str, items, what: str):
+    if not isinstance(items, list) or len(items) < 1:
+        raise TypeError(
+            f"{name}: expects a list of branch {what} (from FanOut/parallel), got "
+            f"{type(items).__name__}."
+        )
+
+
+@layer
+class FanInSum:
+    """Sum of the branches (all of the same shape).
+
+    Branches driven by independent parameters are independent Gaussians in the
+    limit, so their NNGPs, NTKs and covariances add.
+    """
+
+    def init(self, key, input_shape):
+        _check_branches("FanInSum", input_shape, "shapes")
+        if any(tuple(s) != tuple(input_shape[0]) for s in input_shape):
+            raise ValueError(f"FanInSum: branch shapes differ: {input_shape}.")
+        return tuple(input_shape[0]), ()
+
+    def apply(self, params, x):
+        _check_branches("FanInSum", x, "arrays")
+        return sum(x[1:], start=x[0])
+
+    def kernel(self, ks):
+        _check_branches("FanInSum", ks, "kernels")
+        first = ks[0]
+        ntk = None if first.ntk is None else sum(k.ntk for k in ks[1:]) + first.ntk
+        return first.replace(
+            nngp=sum(k.nngp for k in ks[1:]) + first.nngp,
+            ntk=ntk,
+            cov1=sum(k.cov1 for k in ks[1:]) + first.cov1,
+            cov2=sum(k.cov2 for k in ks[1:]) + first.cov2,
+            is_gaussian=all(k.is_gaussian for k in ks),
+        )
+
+
+@layer
+class FanInConcat:
+    """Concatenation of the branches along the channel (last) axis.
+
+    The per-channel kernel of the concatenation is the channel-weighted mean
+    ``Σ_i C_i K_i / Σ_i C_i`` of the branch kernels (NNGP and NTK alike).
+    """
+
+    def init(self, key, input_shape):
+        _check_branches("FanInConcat", input_shape, "shapes")
+        if any(tuple(s[:-1]) != tuple(input_shape[0][:-1]) for s in input_shape):
+            raise ValueError(
+                f"FanInConcat: branches must agree on all but the last axis, got {input_shape}."
+            )
+        return (*input_shape[0][:-1], sum(s[-1] for s in input_shape)), ()
+
+    def apply(self, params, x):
+        _check_branches("FanInConcat", x, "arrays")
+        return jnp.concatenate(x, axis=-1)
+
+    def kernel(self, ks):
+        _check_branches("FanInConcat", ks, "kernels")
+        total = sum(k.channels for k in ks)
+        weights = [k.channels / total for k in ks]
+
+        def mix(field):
+            vals = [getattr(k, field) for k in ks]
+            if any(v is None for v in vals):
+                return None
+            return sum(w * v for w, v in zip(weights, vals))
+
+        return ks[0].replace(
+            nngp=mix("nngp"),
+            ntk=mix("ntk"),
+            cov1=mix("cov1"),
+            cov2=mix("cov2"),
+            channels=total,
+            is_gaussian=all(k.is_gaussian for k in ks),
+        )
+
+
+@layer
+class Identity:
+    """``y = x``; the kernel passes through unchanged."""
+
+    def init(self, key, input_shape):
+        return input_shape, ()
+
+    def apply(self, params, x):
+        return x
+
+    def kernel(self, k: Kernel):
+        return k

@@ -1,0 +1,123 @@
+"""Fully connected layers in the NTK and standard parameterizations."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+from nnlab.kernels._kernel import Kernel
+
+from ._base import Array, Shape, check_kernel, check_rank, layer, static
+
+Parameterization = Literal["ntk", "standard"]
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+def check_parameterization(name: str, value: str) -> None:
+    if value not in PARAMETERIZATIONS:
+        raise ValueError(
+            f"{name}: parameterization must be one of {PARAMETERIZATIONS}, got {value!r}."
+        )
+
+
+def affine_kernel(
+    k: Kernel, W_std, b_std, fan_in: int, parameterization: str, linear_map=lambda a: a
+) -> Kernel:
+    """Kernel of ``y = W x + b`` where ``linear_map`` is the map the weights induce.
+
+    ``linear_map`` sends a covariance array (nngp, ntk or cov) of the inputs to
+    the covariance of ``(1/fan_in) Σ x x'`` seen through the layer (identity for
+    Dense, the shifted average for Conv). With ``K`` the mapped input
+    covariance and ``Θ`` the mapped input NTK:
+
+    * NNGP, both parameterizations: ``W_std² K + b_std²``.
+    * NTK, 'ntk': ``W_std² K + b_std² + W_std² Θ`` (Jacot et al. 2018).
+    * NTK, 'standard': ``fan_in · K + 1[bias] + W_std² Θ`` (Park et al. 2019,
+      "The effect of network width on SGD", standard-parameterization NTK).
+    """
+    b2 = 0.0 if b_std is None else b_std**2
+    mapped_nngp = linear_map(k.nngp)
+    nngp = W_std**2 * mapped_nngp + b2
+    cov1 = W_std**2 * linear_map(k.cov1, same=1) + b2
+    cov2 = W_std**2 * linear_map(k.cov2, same=2) + b2
+    ntk = None
+    if k.ntk is not None:
+        back = W_std**2 * linear_map(k.ntk)
+        if parameterization == "ntk":
+            ntk = nngp + back
+        else:
+            ntk = fan_in * mapped_nngp + (0.0 if b_std is None else 1.0) + back
+    return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=True)
+
+
+@layer
+class Dense:
+    """Fully connected layer acting on the last (channel) axis.
+
+    'ntk' parameterization (Jacot et al. 2018): ``W_ij, b_j ~ N(0, 1)`` and
+    ``y = (W_std / sqrt(fan_in)) x W + b_std b``.
+    'standard': ``W_ij ~ N(0, W_std² / fan_in)``, ``b_j ~ N(0, b_std²)`` and
+    ``y = x W + b``. Both give the same NNGP ``W_std² K + b_std²``; their NTKs
+    differ (see :func:`affine_kernel`). ``b_std=None`` removes the bias.
+
+    Args:
+      out: number of output channels (the width).
+      W_std: weight standard deviation (times sqrt(fan_in)).
+      b_std: bias standard deviation, or None for no bias.
+      parameterization: 'ntk' or 'standard'.
+
+    Example:
+      >>> import jax, nnlab
+      >>> from nnlab import layers as nl
+      >>> net = nl.serial(nl.Dense(64, W_std=1.5), nl.Relu(), nl.Dense(1))
+      >>> nnlab.kernel(net, jax.numpy.ones((3, 5))).ntk.shape
+      (3, 3)
+    """
+
+    out: int = static()
+    W_std: float = 1.0
+    b_std: float | None = 0.0
+    parameterization: Parameterization = static(default="ntk")
+
+    def __post_init__(self):
+        if not isinstance(self.out, int) or isinstance(self.out, bool) or self.out < 1:
+            raise ValueError(f"Dense: out must be a positive int, got {self.out!r}.")
+        check_parameterization("Dense", self.parameterization)
+
+    def init(self, key: Array, input_shape: Shape):
+        check_rank("Dense", input_shape, tuple(range(2, 6)), "(N, ..., channels)")
+        fan_in = input_shape[-1]
+        kw, kb = jax.random.split(key)
+        w = jax.random.normal(kw, (fan_in, self.out))
+        b = None if self.b_std is None else jax.random.normal(kb, (self.out,))
+        if self.parameterization == "standard":
+            w = w * (self.W_std / jnp.sqrt(fan_in))
+            b = None if b is None else b * self.b_std
+        return (*input_shape[:-1], self.out), {"W": w, "b": b}
+
+    def apply(self, params, x: Array) -> Array:
+        w, b = params["W"], params["b"]
+        if x.shape[-1] != w.shape[0]:
+            raise ValueError(
+                f"Dense: input has {x.shape[-1]} channels but the weights "
+                f"expect {w.shape[0]} (input shape {x.shape})."
+            )
+        if self.parameterization == "standard":
+            y = x @ w
+            return y if b is None else y + b
+        y = (self.W_std / jnp.sqrt(w.shape[0])) * (x @ w)
+        return y if b is None else y + self.b_std * b
+
+    def kernel(self, k: Kernel) -> Kernel:
+        k = check_kernel("Dense", k)
+        out = affine_kernel(
+            k,
+            self.W_std,
+            self.b_std,
+            k.channels,
+            self.parameterization,
+            linear_map=lambda a, same=None: a,
+        )
+        return out.replace(channels=self.out)

@@ -1,0 +1,75 @@
+"""Shared machinery of elementwise activations: apply, and the Gaussian kernel map.
+
+An activation ``φ`` maps a zero-mean Gaussian layer with covariance
+``[[v1, c], [c, v2]]`` to
+
+* ``T(c, v1, v2) = E[φ(u) φ(v)]`` (the new NNGP), and
+* ``Ṫ(c, v1, v2) = E[φ'(u) φ'(v)]`` (the factor multiplying the NTK),
+
+so that ``nngp ← T`` and ``ntk ← ntk · Ṫ`` (Jacot et al. 2018; Lee et al. 2019).
+Subclasses provide ``fn(x)`` and ``kernel_fns(c, v1, v2, need_dot)``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from nnlab.kernels._kernel import Kernel
+
+from ._base import Array, Shape, check_kernel, check_rank
+
+
+def correlation(c: Array, v1: Array, v2: Array) -> tuple[Array, Array]:
+    """``(ρ, s)`` with ``s = sqrt(v1) sqrt(v2)`` and ``ρ = c / s`` clipped inside (-1, 1).
+
+    Taking square roots separately keeps ``s`` finite when ``v1 v2`` would
+    overflow (deep networks with large ``W_std`` in float32). ``ρ`` stays a
+    machine epsilon inside ±1 so that ``arccos``/``arcsin`` have finite
+    gradients on the diagonal; every closed form used here is smooth in ``ρ``
+    at ±1, so this costs O(eps) accuracy.
+    """
+    s = jnp.sqrt(jnp.maximum(v1, 0.0)) * jnp.sqrt(jnp.maximum(v2, 0.0))
+    eps = jnp.finfo(jnp.result_type(c)).eps
+    rho = jnp.clip(c / jnp.where(s > 0, s, 1.0), -1.0 + eps, 1.0 - eps)
+    return rho, s
+
+
+class Activation:
+    """Base of elementwise activations (mixed into ``@layer`` dataclasses)."""
+
+    def fn(self, x: Array) -> Array:
+        raise NotImplementedError
+
+    def kernel_fns(self, c: Array, v1: Array, v2: Array, need_dot: bool):
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def init(self, key: Array, input_shape: Shape):
+        check_rank(self.name, input_shape, tuple(range(1, 6)), "(N, ...)")
+        return tuple(input_shape), ()
+
+    def apply(self, params, x: Array) -> Array:
+        return self.fn(x)
+
+    def kernel(self, k: Kernel) -> Kernel:
+        k = check_kernel(self.name, k)
+        if not k.is_gaussian:
+            raise ValueError(
+                f"{self.name}: its kernel needs zero-mean Gaussian inputs, i.e. it must follow "
+                "an affine layer (Dense or Conv, possibly through pooling or LayerNorm); "
+                "got the kernel of raw inputs or of another nonlinearity. Insert a Dense or "
+                "Conv before it."
+            )
+        a, b = k.marginals()
+        need_dot = k.ntk is not None
+        nngp, dot = self.kernel_fns(k.nngp, a, b, need_dot)
+        ntk = k.ntk * dot if need_dot else None
+        cov1, _ = self.kernel_fns(k.cov1, *k.self_marginals(1), False)
+        if k.cov2 is k.cov1:
+            cov2 = cov1
+        else:
+            cov2, _ = self.kernel_fns(k.cov2, *k.self_marginals(2), False)
+        return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=False)
