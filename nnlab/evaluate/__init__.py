@@ -1,0 +1,32 @@
+"""Theory next to simulation: comparison records, scaling fits and reports.
+
+* :class:`Comparison` pairs a theory array with a simulation array over named
+  axes (time, width, seed, ...), computes error metrics and pass/fail, and
+  hands itself to pandas (``to_dataframe``) or matplotlib (``plot``).
+* :func:`scaling_fit` fits ``error ~ prefactor * x ** exponent`` with a
+  confidence interval for the exponent.
+* :func:`write_report` / :func:`write_index` write the experiment folders and
+  the index behind ``nnlab run`` and ``nnlab demo``.
+
+See ``docs/evaluate.md``.
+"""
+
+from ._comparison import METRICS as METRICS
+from ._comparison import Comparison as Comparison
+from ._comparison import Metric as Metric
+from ._report import ExperimentResult as ExperimentResult
+from ._report import write_index as write_index
+from ._report import write_report as write_report
+from ._scaling import ScalingFit as ScalingFit
+from ._scaling import scaling_fit as scaling_fit
+
+__all__ = [
+    "METRICS",
+    "Comparison",
+    "ExperimentResult",
+    "Metric",
+    "ScalingFit",
+    "scaling_fit",
+    "write_index",
+    "write_report",
+]
