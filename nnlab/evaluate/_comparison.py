@@ -61,6 +61,10 @@ class Comparison:
     * ``correlation``: Pearson correlation of :math:`\bar S` and :math:`T`
       (reported, not a pass/fail metric).
 
+    With :math:`n` seeds each pointwise z-score is Student-t with :math:`n-1`
+    degrees of freedom, so set a ``max_z`` tolerance from
+    ``n_points * P(|t_{n-1}| > tol)`` (few seeds have heavy tails).
+
     Zero denominators give ``inf`` (``0/0`` gives 0). A simulation containing
     NaN or inf (a diverged run) is allowed: the metrics become NaN/inf and
     ``passed`` is False.

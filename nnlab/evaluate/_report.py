@@ -222,7 +222,7 @@ def _experiment_markdown(r: Mapping[str, Any]) -> str:
         "",
         f"- Reference: {r['reference']}",
         f"- What: {r['description']}",
-        f"- Scale `{r['scale']}`, seed {r['seed']}, {r['seconds']:.1f} s",
+        f"- Scale `{r['scale']}`, seed {r['seed']}, {_num(r['seconds'])} s",
         "",
     ]
     if not r["comparisons"]:
