@@ -1,0 +1,124 @@
+"""Private linear algebra for the predictors: validated inputs, Cholesky and eigh with PD checks.
+
+Kernels that are not positive definite must never fail silently. Outside ``jax.jit`` the
+helpers here raise a ``ValueError`` naming the kernel and suggesting a ridge; inside ``jit``
+(where values are traced) Cholesky failures propagate as NaN and eigendecompositions with
+clearly negative eigenvalues turn the result into NaN, as documented in every public function.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import cho_solve
+
+LossNormalization = Literal["sum", "mean"]
+
+
+def is_traced(*xs) -> bool:
+    """True when any argument is a tracer (we are inside ``jit``/``vmap``/``grad``)."""
+    return any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def as_float_array(x, name: str) -> jax.Array:
+    """Convert to a floating JAX array (keeping float64 under x64), naming ``x`` in errors."""
+    try:
+        arr = jnp.asarray(x)
+    except TypeError as err:
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}.") from err
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    return arr
+
+
+def check_square(k, name: str) -> jax.Array:
+    k = as_float_array(k, name)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"{name} must be a square (n, n) kernel matrix, got shape {k.shape}.")
+    return k
+
+
+def check_targets(y, n: int, name: str = "y") -> tuple[jax.Array, bool]:
+    """Return targets as (n, k) plus whether the input was 1-D (to squeeze the output back)."""
+    y = as_float_array(y, name)
+    if y.ndim not in (1, 2) or y.shape[0] != n:
+        raise ValueError(
+            f"{name} must have shape (n,) or (n, k) with n = {n} training points, "
+            f"got shape {y.shape}."
+        )
+    return (y[:, None], True) if y.ndim == 1 else (y, False)
+
+
+def check_cross(k, m_rows: int | None, n: int, name: str) -> jax.Array:
+    """Check a (m, n) test-train kernel; ``m_rows`` None accepts any number of rows."""
+    k = as_float_array(k, name)
+    if k.ndim != 2 or k.shape[1] != n or (m_rows is not None and k.shape[0] != m_rows):
+        want = f"({'m' if m_rows is None else m_rows}, {n})"
+        raise ValueError(f"{name} must have shape {want} (test, train), got shape {k.shape}.")
+    return k
+
+
+def check_nonnegative(value, name: str) -> None:
+    """Raise if a concrete scalar is negative (traced values are not checked)."""
+    if is_traced(value):
+        return
+    if np.any(np.asarray(value) < 0):
+        raise ValueError(f"{name} must be >= 0, got {value}.")
+
+
+def learning_rate(lr, n: int, loss_normalization: LossNormalization) -> jax.Array:
+    """Effective rate in df/dt = -lr_eff Θ (f - y): lr for the sum loss, lr / n for the mean."""
+    if loss_normalization == "sum":
+        return jnp.asarray(lr)
+    if loss_normalization == "mean":
+        return jnp.asarray(lr) / n
+    raise ValueError(f"loss_normalization must be 'sum' or 'mean', got {loss_normalization!r}.")
+
+
+def add_ridge(k: jax.Array, ridge) -> jax.Array:
+    return k + jnp.asarray(ridge, k.dtype) * jnp.eye(k.shape[0], dtype=k.dtype)
+
+
+def _not_pd_message(name: str, k: jax.Array, detail: str) -> str:
+    min_eig = float(jnp.linalg.eigvalsh(k)[0]) if k.shape[0] <= 4096 else float("nan")
+    scale = float(jnp.mean(jnp.diag(k)))
+    return (
+        f"{name} is not positive definite ({detail}; smallest eigenvalue {min_eig:.3g}, mean "
+        f"diagonal {scale:.3g}). Add a ridge / jitter to the diagonal, e.g. "
+        f"ridge={1e-6 * scale:.1g} or larger, or compute the kernel in float64."
+    )
+
+
+def cholesky(k: jax.Array, name: str) -> jax.Array:
+    """Lower Cholesky factor; ValueError outside jit if it fails, NaN inside jit."""
+    chol = jnp.linalg.cholesky(k)
+    if not is_traced(chol) and not bool(jnp.all(jnp.isfinite(chol))):
+        raise ValueError(_not_pd_message(name, k, "Cholesky factorisation failed"))
+    return chol
+
+
+def solve_pd(chol: jax.Array, b: jax.Array) -> jax.Array:
+    return cho_solve((chol, True), b)
+
+
+def eigh_psd(k: jax.Array, name: str) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Eigendecomposition of a PSD kernel: (eigenvalues clipped at 0, eigenvectors, ok flag).
+
+    Eigenvalues with |λ| <= tol = 100 · n · eps · λ_max are rounding noise and are set to 0
+    (so exactly singular kernels act through their pseudo-inverse). Anything below -tol means
+    the kernel is not PSD: ValueError outside jit, ``ok = False``
+    inside jit (callers turn their outputs into NaN).
+    """
+    evals, evecs = jnp.linalg.eigh(k)
+    tol = 100 * k.shape[0] * jnp.finfo(k.dtype).eps * jnp.maximum(jnp.abs(evals[-1]), 1e-30)
+    ok = (evals[0] >= -tol) & jnp.all(jnp.isfinite(evals))
+    if not is_traced(ok) and not bool(ok):
+        raise ValueError(
+            f"{name} is not positive semi-definite (smallest eigenvalue {float(evals[0]):.3g}, "
+            f"largest {float(evals[-1]):.3g}). Symmetrise it, add a ridge / jitter to the "
+            "diagonal, or compute the kernel in float64."
+        )
+    return jnp.where(evals > tol, evals, 0.0), evecs, ok
