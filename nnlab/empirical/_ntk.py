@@ -1,0 +1,308 @@
+"""Empirical neural tangent kernel: Jacobian contraction, NTK-vector products, structured."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+
+from . import _structured
+from ._contract import (
+    check_axes,
+    contract_jacobians,
+    kernel_out_shape,
+    reduce_full_kernel,
+)
+
+Method = Literal["auto", "jacobian", "ntk_vp", "structured"]
+_METHODS = ("auto", "jacobian", "ntk_vp", "structured")
+
+#: Bytes one chunk's Jacobian (rows x outputs x parameters) may take when
+#: ``batch_size=None``; chunks are balanced so that padding is minimal.
+MEMORY_BUDGET = 2**30
+
+
+def check_inputs(x1, x2, name1="x1", name2="x2"):
+    """Arrays with a batch axis and matching per-example shapes."""
+    for name, x in ((name1, x1), (name2, x2)):
+        if x is None and name == name2:
+            continue
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise TypeError(f"{name} must be an array, got {type(x).__name__}")
+        if x.ndim < 1:
+            raise ValueError(f"{name} must have a leading batch axis, got shape {x.shape}")
+    if x2 is not None and x1.shape[1:] != x2.shape[1:]:
+        raise ValueError(
+            f"{name1} and {name2} must have the same per-example shape, got "
+            f"{name1}.shape={x1.shape} and {name2}.shape={x2.shape}"
+        )
+
+
+def output_shape(apply_fn, params, x) -> tuple[int, ...]:
+    """Per-example output shape ``out`` of ``apply_fn`` (its outputs are ``(N, *out)``)."""
+    out = jax.eval_shape(apply_fn, params, x)
+    if not hasattr(out, "shape"):
+        raise TypeError(
+            f"apply_fn must return a single array, got {type(out).__name__}; "
+            "wrap it to select one output"
+        )
+    if len(out.shape) < 1 or out.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"apply_fn must map a batch of {x.shape[0]} inputs to outputs of shape "
+            f"({x.shape[0]}, ...), got output shape {out.shape}"
+        )
+    return tuple(out.shape[1:])
+
+
+def _per_example_jacobian(apply_fn, params, x, batch_independent):
+    if batch_independent:
+        return jax.vmap(lambda xn: jax.jacrev(lambda p: apply_fn(p, xn[None])[0])(params))(x)
+    return jax.jacrev(lambda p: apply_fn(p, x))(params)
+
+
+def _jacobian_parts(apply_fn, params, out_ndim, trace, diag, batch_independent):
+    def feats(x):
+        return _per_example_jacobian(apply_fn, params, x, batch_independent)
+
+    def pair(j1, j2):
+        terms = jax.tree_util.tree_map(
+            lambda a, b: contract_jacobians(a, b, out_ndim, trace, diag), j1, j2
+        )
+        return sum(jax.tree_util.tree_leaves(terms))
+
+    return feats, feats, pair
+
+
+def _ntk_vp_parts(apply_fn, params, out_shape, trace, diag, batch_independent):
+    out_ndim = len(out_shape) + 1
+    o = math.prod(out_shape)
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
+
+    def tangents(x2):
+        # J2^T e for every cotangent basis vector e of f(x2)
+        n2 = x2.shape[0]
+        if batch_independent:
+            # the vjp of a one-hot cotangent on example m only needs example m
+            def vjp_one(xm):
+                _, vjp = jax.vjp(lambda p: apply_fn(p, xm[None])[0], params)
+                basis = jnp.eye(o, dtype=dtype)
+                return jax.vmap(lambda e: vjp(e.reshape(out_shape))[0])(basis)
+
+            t = jax.vmap(vjp_one)(x2)  # leaves (N2, O, *leaf)
+            return jax.tree_util.tree_map(lambda a: a.reshape((n2 * o, *a.shape[2:])), t)
+        _, vjp2 = jax.vjp(lambda p: apply_fn(p, x2), params)
+        basis = jnp.eye(n2 * o, dtype=dtype).reshape((n2 * o, n2, *out_shape))
+        return jax.vmap(lambda e: vjp2(e)[0])(basis)
+
+    def pair(x1, t2):
+        # J1 v for each tangent v = J2^T e: one jvp over the x1 batch per tangent
+        _, jvp1 = jax.linearize(lambda p: apply_fn(p, x1), params)
+        k = jax.vmap(jvp1)(t2)  # (N2 O, N1, *out)
+        n1 = k.shape[1]
+        k = k.reshape((-1, *out_shape, n1, *out_shape))
+        r = out_ndim - 1  # k[m, o', n, o] -> K[n, o, m, o']
+        k = jnp.moveaxis(k, tuple(range(1 + r, 2 + 2 * r)), tuple(range(0, 1 + r)))
+        return reduce_full_kernel(k, out_ndim, trace, diag)
+
+    return (lambda x: x), tangents, pair
+
+
+def _structured_parts(plan, params, out_shape, trace, diag):
+    def feats(x):
+        return _structured.features(plan, params, x, out_shape)
+
+    def pair(f1, f2):
+        return _structured.kernel_from_features(plan, f1, f2, len(out_shape) + 1, trace, diag)
+
+    return feats, feats, pair
+
+
+def _pad_rows(x, rows):
+    pad = rows - x.shape[0]
+    if pad == 0:
+        return x
+    return jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))])
+
+
+def blockwise(feats1, feats2, pair, x1, x2, batch_size):
+    """``pair(feats1(a), feats2(b))`` over row chunks ``a`` of ``x1`` and ``b`` of ``x2``.
+
+    ``x2=None`` means ``x2 = x1``; unchunked, shared features are then computed once
+    when ``feats1 is feats2``. Rows are padded by repeating the first row (harmless
+    under batch independence) and the padding is sliced away, so the result equals
+    the unchunked one.
+    """
+    n1 = x1.shape[0]
+    n2 = n1 if x2 is None else x2.shape[0]
+    if batch_size is None or (batch_size >= n1 and batch_size >= n2):
+        f1 = feats1(x1)
+        if x2 is None and feats1 is feats2:
+            return pair(f1, f1)
+        return pair(f1, feats2(x1 if x2 is None else x2))
+    x2 = x1 if x2 is None else x2
+
+    def split(x):
+        nb = -(-x.shape[0] // batch_size)
+        xp = _pad_rows(x, nb * batch_size)
+        return xp.reshape((nb, batch_size, *x.shape[1:]))
+
+    b1, b2 = split(x1), split(x2)
+
+    def row(a):
+        fa = feats1(a)
+        return jax.lax.map(lambda b: pair(fa, feats2(b)), b2)
+
+    rows = jax.lax.map(row, b1)
+    nb1, nb2, bs = rows.shape[0], rows.shape[1], rows.shape[2]
+    rows = jnp.moveaxis(rows, 2, 1).reshape((nb1 * bs, nb2 * bs, *rows.shape[4:]))
+    return rows[:n1, :n2]
+
+
+def _param_count(params) -> int:
+    return sum(math.prod(jnp.shape(l)) for l in jax.tree_util.tree_leaves(params))
+
+
+def method_costs(params, n1, n2, out_shape, plan=None) -> dict[str, float]:
+    """FLOP estimates used by ``method='auto'`` (documented in docs/empirical.md).
+
+    With ``P`` parameters, ``O`` outputs per example, and ``N = N1 + N2``:
+
+    * jacobian: ``3 N O P`` to form per-example Jacobians, ``2 N1 N2 O^2 P`` to contract;
+    * ntk_vp:   ``3 N2 O P`` for the vjps and ``4 N1 N2 O P`` for the jvps, which
+      recompute the forward pass per tangent (a factor ~2 over a plain contraction);
+    * structured: ``3 N O P`` for one forward/backward per output, plus
+      ``2 N1 N2 O^2 T^2 (d_in + d_out)`` per Dense use and the Jacobian cost of the
+      fallback leaves.
+    """
+    p = _param_count(params)
+    o = math.prod(out_shape)
+    n = n1 + n2
+    costs = {
+        "jacobian": 3.0 * n * o * p + 2.0 * n1 * n2 * o * o * p,
+        "ntk_vp": 3.0 * n2 * o * p + 4.0 * n1 * n2 * o * p,
+    }
+    if plan is not None:
+        leaves = jax.tree_util.tree_leaves(params)
+        c = 3.0 * n * o * p
+        for u in plan.dense:
+            c += 2.0 * n1 * n2 * o * o * u.t * u.t * (u.d_in + u.d_out)
+        for i in plan.fallback:
+            c += 2.0 * n1 * n2 * o * o * math.prod(jnp.shape(leaves[i]))
+        costs["structured"] = c
+    return costs
+
+
+def empirical_ntk(
+    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    params: Any,
+    x1: jax.Array,
+    x2: jax.Array | None = None,
+    *,
+    method: Method = "auto",
+    trace_axes: int | Sequence[int] = (-1,),
+    diagonal_axes: int | Sequence[int] = (),
+    batch_size: int | None = None,
+    batch_independent: bool = True,
+) -> jax.Array:
+    r"""Empirical neural tangent kernel of ``apply_fn`` at ``params``.
+
+    .. math::
+        \hat\Theta(x_1, x_2)_{o o'} = \sum_p
+        \frac{\partial f_o(\theta, x_1)}{\partial \theta_p}
+        \frac{\partial f_{o'}(\theta, x_2)}{\partial \theta_p}
+
+    (Jacot, Gabriel & Hongler, 2018, arXiv:1806.07572). For outputs of shape
+    ``(N, *out)`` the result has shape ``(N1, N2, *kernel_out)``: output axes in
+    ``trace_axes`` are summed over (the default ``(-1,)`` *sums* over the logits,
+    it does not average), axes in ``diagonal_axes`` keep only ``o == o'`` (one
+    copy), and every other output axis ``j`` contributes an adjacent pair
+    ``(d_j, d_j)`` in order.
+
+    Methods (all give the same kernel up to float rounding):
+
+    * ``'jacobian'``: form per-example Jacobians and contract them.
+    * ``'ntk_vp'``: NTK-vector products ``J1 (J2^T e)`` (a jvp of a vjp) for each
+      cotangent basis vector ``e``; never contracts two Jacobians.
+    * ``'structured'``: for Dense layers use ``Theta_W = c^2 (X1 X2^T) * (G1 G2^T)``
+      without forming weight gradients (Novak, Sohl-Dickstein & Schoenholz, 2022,
+      arXiv:2206.08720); other leaves (biases, conv kernels) use the Jacobian path.
+    * ``'auto'``: the smallest estimate of :func:`method_costs`.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (N, *out)``: an nnlab layer's ``apply``, a Flax
+        module's ``apply`` or a plain function.
+      params: parameter pytree.
+      x1: inputs ``(N1, ...)``.
+      x2: inputs ``(N2, ...)``; ``None`` means ``x1`` (features are computed once).
+      method: one of ``'auto'``, ``'jacobian'``, ``'ntk_vp'``, ``'structured'``.
+      trace_axes: output axes summed over.
+      diagonal_axes: output axes of which only the diagonal is kept.
+      batch_size: rows of ``x1``/``x2`` per chunk (memory bound). ``None`` picks the
+        largest chunk whose Jacobian fits in :data:`MEMORY_BUDGET` bytes (no chunking
+        for ``'structured'``). Chunked results equal unchunked ones.
+      batch_independent: whether example ``i``'s output depends only on example ``i``
+        (true for MLPs/CNNs, false with batch norm). When true, Jacobians are taken
+        per example; when false, over the whole batch, ``'structured'`` is unavailable
+        and no chunking is done.
+
+    Returns:
+      The kernel, shape ``(N1, N2, *kernel_out)``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> f = lambda p, x: jnp.tanh(x @ p["w"]) @ p["v"]
+      >>> p = {"w": jnp.ones((3, 4)), "v": jnp.ones((4, 2))}
+      >>> empirical_ntk(f, p, jnp.ones((5, 3)), jnp.ones((6, 3))).shape
+      (5, 6)
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    check_inputs(x1, x2)
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    if not batch_independent:
+        if method == "structured":
+            raise ValueError(
+                "method='structured' needs batch_independent=True (each example's output "
+                "may depend only on that example); use 'jacobian' or 'ntk_vp'"
+            )
+        if batch_size is not None:
+            raise ValueError(
+                f"batch_size={batch_size} chunks the batch, which changes the outputs of a "
+                "function with batch_independent=False; pass batch_size=None"
+            )
+    out_shape = output_shape(apply_fn, params, x1)
+    out_ndim = len(out_shape) + 1
+    trace, diag = check_axes(trace_axes, diagonal_axes, out_ndim)
+    n1 = x1.shape[0]
+    n2 = n1 if x2 is None else x2.shape[0]
+
+    plan = None
+    if batch_independent and method in ("auto", "structured"):
+        plan = _structured.make_plan(apply_fn, params, x1.shape[1:], x1.dtype)
+    if method == "auto":
+        costs = method_costs(params, n1, n2, out_shape, plan)
+        method = min(costs, key=costs.get)
+
+    if method == "structured":
+        parts = _structured_parts(plan, params, out_shape, trace, diag)
+    else:
+        if method == "jacobian":
+            parts = _jacobian_parts(apply_fn, params, out_ndim, trace, diag, batch_independent)
+        else:
+            parts = _ntk_vp_parts(apply_fn, params, out_shape, trace, diag, batch_independent)
+        if batch_size is None and batch_independent:
+            itemsize = jnp.dtype(x1.dtype).itemsize
+            row_bytes = max(1, math.prod(out_shape) * _param_count(params) * itemsize)
+            max_rows = max(1, MEMORY_BUDGET // row_bytes)
+            n_max = max(n1, n2)
+            if max_rows < n_max:
+                batch_size = -(-n_max // -(-n_max // max_rows))
+
+    k = blockwise(*parts, x1, x2, batch_size)
+    expected = (n1, n2, *kernel_out_shape(out_shape, trace, diag))
+    assert k.shape == expected, (k.shape, expected)
+    return k
