@@ -63,6 +63,7 @@ def run_demo(*, out: Path | str = "nnlab-demo", seed: int = 0, names: Sequence[s
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summaries = []
+    index = write_index(out, summaries)
     bar = tqdm(list(names), desc="nnlab demo", unit="experiment")
     for name in bar:
         bar.set_postfix_str(name)

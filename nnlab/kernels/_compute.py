@@ -216,20 +216,23 @@ def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial) -> Kernel
     nb1, nb2 = -(-n1 // b1), -(-n2 // b2)
     x1p, x2p = _pad_rows(x1, nb1 * b1), _pad_rows(xb, nb2 * b2)
 
-    fn = _forward_jit
+    place_rows = place_rep = lambda a: a
     if nd > 1:
+        # Each block's x1 rows are split over the devices; jit follows the input shardings,
+        # so every device computes its rows of the block against the whole x2 block.
         mesh = Mesh(np.array(devs), ("rows",))
         rows, rep = NamedSharding(mesh, PartitionSpec("rows")), NamedSharding(mesh, PartitionSpec())
-        fn = jax.jit(_forward, static_argnums=(3, 4), in_shardings=(rep, rows, rep))
-        x1p, x2p = jax.device_put(x1p, rows), jax.device_put(x2p, rep)
-        net = jax.device_put(net, rep)
+        place_rows = functools.partial(jax.device_put, device=rows)
+        place_rep = functools.partial(jax.device_put, device=rep)
+        net = place_rep(net)
 
     out = {}
     cov1_blocks, cov2_blocks = [None] * nb1, [None] * nb2
     for i in range(nb1):
-        xa = x1p[i * b1 : (i + 1) * b1]
+        xa = place_rows(x1p[i * b1 : (i + 1) * b1])
         for j in range(i if symmetric else 0, nb2):
-            kb = fn(net, xa, x2p[j * b2 : (j + 1) * b2], compute_ntk, diagonal_spatial)
+            xb_j = place_rep(x2p[j * b2 : (j + 1) * b2])
+            kb = _forward_jit(net, xa, xb_j, compute_ntk, diagonal_spatial)
             if not out:
                 shape = lambda a: (nb1 * b1, nb2 * b2, *a.shape[2:])  # noqa: E731
                 out = {"nngp": jnp.zeros(shape(kb.nngp), kb.nngp.dtype)}

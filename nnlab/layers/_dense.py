@@ -106,9 +106,9 @@ class Dense:
             )
         if self.parameterization == "standard":
             y = x @ w
-            return y if b is None else y + b
+            return y if b is None else y + jnp.broadcast_to(b, y.shape)
         y = (self.W_std / jnp.sqrt(w.shape[0])) * (x @ w)
-        return y if b is None else y + self.b_std * b
+        return y if b is None else y + self.b_std * jnp.broadcast_to(b, y.shape)
 
     def kernel(self, k: Kernel) -> Kernel:
         k = check_kernel("Dense", k)

@@ -20,18 +20,31 @@ from ._base import Array, Shape, check_kernel, check_rank
 
 
 def correlation(c: Array, v1: Array, v2: Array) -> tuple[Array, Array]:
-    """``(ρ, s)`` with ``s = sqrt(v1) sqrt(v2)`` and ``ρ = c / s`` clipped inside (-1, 1).
+    """``(ρ, s)`` with ``s = sqrt(v1) sqrt(v2)`` and ``ρ = c / s`` in [-1, 1].
+
+    Every kernel should read the covariance through ``ρ``: clipping it to
+    [-1, 1] enforces Cauchy-Schwarz, without which rounding differences between a
+    diagonal entry and its variance grow exponentially with depth in the chaotic
+    phase (slope of the correlation map > 1) until the kernel breaks.
 
     Taking square roots separately keeps ``s`` finite when ``v1 v2`` would
-    overflow (deep networks with large ``W_std`` in float32). ``ρ`` stays a
-    machine epsilon inside ±1 so that ``arccos``/``arcsin`` have finite
-    gradients on the diagonal; every closed form used here is smooth in ``ρ``
-    at ±1, so this costs O(eps) accuracy.
+    overflow (deep networks with large ``W_std`` in float32).
+
+    ``arccos`` is ill-conditioned at ±1: one ulp of rounding in ``ρ`` becomes
+    an error of order sqrt(eps) in the angle, so the NTK diagonal would depend on
+    how ``c`` was rounded. Values within 8 ulps of ±1 are therefore snapped to
+    exactly ±1, which makes the diagonal exact and changes nothing else beyond
+    that same sqrt(eps) level. Snapped entries pass no gradient through ``ρ``,
+    which is right: ``ρ`` is at its extremum there (x1 = ±x2), so its first
+    derivative vanishes, and the snapping keeps ``arccos``'s infinite slope at
+    ±1 out of the gradient.
     """
     s = jnp.sqrt(jnp.maximum(v1, 0.0)) * jnp.sqrt(jnp.maximum(v2, 0.0))
     eps = jnp.finfo(jnp.result_type(c)).eps
-    rho = jnp.clip(c / jnp.where(s > 0, s, 1.0), -1.0 + eps, 1.0 - eps)
-    return rho, s
+    rho = c / jnp.where(s > 0, s, 1.0)
+    near = jnp.abs(rho) >= 1.0 - 8 * eps
+    safe = jnp.where(near, 0.0, rho)
+    return jnp.where(near, jnp.sign(rho), safe), s
 
 
 class Activation:

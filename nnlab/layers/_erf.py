@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jax.scipy.special import erf
 
 from ._base import Array, layer
-from ._elementwise_base import Activation
+from ._elementwise_base import Activation, correlation
 
 
 @layer
@@ -40,7 +40,10 @@ class Erf(Activation):
         b2 = self.b**2
         r1 = jnp.sqrt(1.0 + 2.0 * b2 * jnp.maximum(v1, 0.0))
         r2 = jnp.sqrt(1.0 + 2.0 * b2 * jnp.maximum(v2, 0.0))
-        rho = jnp.clip(2.0 * b2 * k / (r1 * r2), -1.0, 1.0)
+        # Through the clipped correlation, so |k| <= sqrt(v1 v2) holds exactly: in the chaotic
+        # phase rounding differences between a diagonal entry and its variance grow with depth.
+        corr, s = correlation(k, v1, v2)
+        rho = 2.0 * b2 * corr * s / (r1 * r2)
         nngp = self.a**2 * (2.0 / jnp.pi) * jnp.arcsin(rho) + self.c**2
         dot = None
         if need_dot:

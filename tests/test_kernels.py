@@ -1,0 +1,285 @@
+"""The kernel() entry point: conventions, blocks, devices, transformations, errors."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab import layers as nl
+from nnlab.kernels import Kernel, auto_batch_size
+
+
+def _mlp(parameterization="ntk", act=None, depth=2, W_std=1.4, b_std=0.3):
+    act = act or nl.Relu()
+    hidden = []
+    for _ in range(depth):
+        hidden += [nl.Dense(256, W_std=W_std, b_std=b_std, parameterization=parameterization), act]
+    return nl.serial(*hidden, nl.Dense(1, W_std=1.0, b_std=0.2, parameterization=parameterization))
+
+
+def _relu_mlp_reference(x1, x2, W_std, b_std, depth, W_out, b_out):
+    """NNGP/NTK recursion of a ReLU MLP in the NTK parameterization, written with numpy."""
+    x1, x2 = np.asarray(x1), np.asarray(x2)
+    d = x1.shape[1]
+    k12 = x1 @ x2.T / d
+    v1 = np.sum(x1 * x1, 1) / d
+    v2 = np.sum(x2 * x2, 1) / d
+    ntk = np.zeros_like(k12)
+    for layer in range(depth + 1):
+        w, b = (W_std, b_std) if layer < depth else (W_out, b_out)
+        k12, v1, v2 = w**2 * k12 + b**2, w**2 * v1 + b**2, w**2 * v2 + b**2
+        ntk = k12 + w**2 * ntk
+        if layer == depth:
+            return k12, ntk
+        norm = np.sqrt(np.outer(v1, v2))
+        theta = np.arccos(np.clip(k12 / norm, -1, 1))
+        ntk = ntk * (np.pi - theta) / (2 * np.pi)
+        k12 = norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
+        v1, v2 = v1 / 2, v2 / 2
+
+
+def _data(n1=7, n2=5, d=6, seed=0, dtype=jnp.float64):
+    k1, k2 = jax.random.split(jax.random.key(seed))
+    return (jax.random.normal(k1, (n1, d), dtype), jax.random.normal(k2, (n2, d), dtype))
+
+
+def test_relu_mlp_matches_independent_recursion(x64):
+    x1, x2 = _data()
+    k = nnlab.kernel(_mlp(depth=3), x1, x2)
+    nngp, ntk = _relu_mlp_reference(x1, x2, 1.4, 0.3, 3, 1.0, 0.2)
+    np.testing.assert_allclose(k.nngp, nngp, rtol=1e-12)
+    np.testing.assert_allclose(k.ntk, ntk, rtol=1e-12)
+
+
+def test_get_variants_and_output_types(x64):
+    x1, x2 = _data()
+    net = _mlp()
+    full = nnlab.kernel(net, x1, x2)
+    assert isinstance(full, Kernel) and full.nngp.shape == (7, 5)
+    np.testing.assert_array_equal(nnlab.kernel(net, x1, x2, get="ntk"), full.ntk)
+    nngp_only = nnlab.kernel(net, x1, x2, get=("nngp",))
+    assert nngp_only.ntk is None
+    np.testing.assert_array_equal(nngp_only.nngp, full.nngp)
+
+
+def test_symmetric_kernel_is_symmetric_and_matches_explicit_x2(x64):
+    x1, _ = _data()
+    net = _mlp()
+    k = nnlab.kernel(net, x1)
+    np.testing.assert_allclose(k.ntk, k.ntk.T, rtol=1e-14)
+    np.testing.assert_allclose(k.nngp, nnlab.kernel(net, x1, x1, get="nngp"), rtol=1e-14)
+    np.testing.assert_allclose(jnp.diag(k.nngp), k.cov1, rtol=1e-14)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_blocked_equals_unblocked(x64, batch_size, symmetric):
+    x1, x2 = _data(n1=7, n2=5)
+    x2 = None if symmetric else x2
+    net = _mlp()
+    ref = nnlab.kernel(net, x1, x2)
+    blk = nnlab.kernel(net, x1, x2, batch_size=batch_size)
+    for name in ("nngp", "ntk", "cov1", "cov2"):
+        np.testing.assert_allclose(getattr(blk, name), getattr(ref, name), rtol=1e-13, err_msg=name)
+
+
+def test_auto_batch_size_blocks_only_when_needed():
+    gib = 1 << 30
+    cpu = jax.devices("cpu")[0]
+    assert auto_batch_size(100, 100, 8, cpu) is None
+    rows = auto_batch_size(10**6, 10**6, 32, cpu)
+    # One block's working set stays within the 4 GiB cap.
+    assert rows is not None and rows * rows * 32 <= 4 * gib
+
+
+def test_jit_and_vmap(x64):
+    x1, x2 = _data()
+    net = _mlp()
+    eager = nnlab.kernel(net, x1, x2)
+    jitted = jax.jit(lambda a, b: nnlab.kernel(net, a, b))(x1, x2)
+    np.testing.assert_allclose(jitted.ntk, eager.ntk, rtol=1e-13)
+    # Layers are pytrees: they can be jit arguments, and W_std can be vmapped over.
+    as_arg = jax.jit(lambda n, a: nnlab.kernel(n, a, get="nngp"))(net, x1)
+    np.testing.assert_allclose(as_arg, nnlab.kernel(net, x1, get="nngp"), rtol=1e-13)
+    batches = jnp.stack([x1, 2 * x1, -x1])
+    vm = jax.vmap(lambda a: nnlab.kernel(net, a, x2, get="ntk"))(batches)
+    for i, b in enumerate(batches):
+        np.testing.assert_allclose(vm[i], nnlab.kernel(net, b, x2, get="ntk"), rtol=1e-12)
+    stds = jnp.array([0.5, 1.0, 2.0])
+    per_std = jax.vmap(lambda w: nnlab.kernel(_mlp(W_std=w), x1, x2, get="ntk"))(stds)
+    for i, w in enumerate(stds):
+        np.testing.assert_allclose(
+            per_std[i], nnlab.kernel(_mlp(W_std=float(w)), x1, x2, get="ntk"), rtol=1e-12
+        )
+
+
+def test_no_recompilation_on_second_call(x64):
+    x1, x2 = _data()
+    net = _mlp()
+    f = jax.jit(lambda a, b: nnlab.kernel(net, a, b, get="ntk"))
+    f(x1, x2)
+    before = f._cache_size()
+    f(x1 + 1.0, x2)
+    assert f._cache_size() == before
+
+
+def test_gradients_wrt_hyperparameters_and_inputs(x64):
+    x1, x2 = _data()
+
+    @jax.jit
+    def loss(w, b, a):
+        return jnp.sum(nnlab.kernel(_mlp(W_std=w, b_std=b), a, x2, get="ntk") ** 2)
+
+    g = jax.grad(loss, argnums=(0, 1, 2))(1.3, 0.2, x1)
+    h = 1e-6
+    fd_w = (loss(1.3 + h, 0.2, x1) - loss(1.3 - h, 0.2, x1)) / (2 * h)
+    fd_b = (loss(1.3, 0.2 + h, x1) - loss(1.3, 0.2 - h, x1)) / (2 * h)
+    e = jnp.zeros_like(x1).at[2, 3].set(h)
+    fd_x = (loss(1.3, 0.2, x1 + e) - loss(1.3, 0.2, x1 - e)) / (2 * h)
+    np.testing.assert_allclose(g[0], fd_w, rtol=1e-6)
+    np.testing.assert_allclose(g[1], fd_b, rtol=1e-6)
+    np.testing.assert_allclose(g[2][2, 3], fd_x, rtol=1e-6)
+    # On the diagonal (x1 against itself) the gradient is finite too.
+    gd = jax.jit(jax.grad(lambda a: jnp.sum(nnlab.kernel(_mlp(), a, get="ntk"))))(x1)
+    assert jnp.all(jnp.isfinite(gd))
+
+
+def _mc_kernels(net, x, n_seeds, key):
+    """Empirical NNGP f f^T and NTK J J^T of finite networks, one per seed."""
+
+    def one(k):
+        _, params = net.init(k, x.shape)
+        f = net.apply(params, x)[:, 0]
+        jac = jax.jacobian(lambda p: net.apply(p, x)[:, 0])(params)
+        flat = jnp.concatenate(
+            [j.reshape(x.shape[0], -1) for j in jax.tree_util.tree_leaves(jac)], axis=1
+        )
+        return jnp.outer(f, f), flat @ flat.T
+
+    return jax.lax.map(one, jax.random.split(key, n_seeds))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("parameterization", ["ntk", "standard"])
+def test_monte_carlo_finite_networks_match(x64, key, parameterization):
+    x, _ = _data(n1=4, d=3)
+    net = nl.serial(
+        nl.Dense(1024, W_std=1.4, b_std=0.3, parameterization=parameterization),
+        nl.Relu(),
+        nl.Dense(1, W_std=1.1, b_std=0.2, parameterization=parameterization),
+    )
+    nngp_s, ntk_s = _mc_kernels(net, x, 200, key)
+    k = nnlab.kernel(net, x)
+    for samples, theory in ((nngp_s, k.nngp), (ntk_s, k.ntk)):
+        mean = samples.mean(0)
+        se = samples.std(0, ddof=1) / np.sqrt(samples.shape[0])
+        z = np.abs(mean - theory) / se
+        assert np.max(z) < 4.0, (parameterization, np.max(z))
+
+
+def test_standard_parameterization_ntk_scales_with_width(x64):
+    x1, x2 = _data()
+    narrow = nl.serial(
+        nl.Dense(10, parameterization="standard"),
+        nl.Relu(),
+        nl.Dense(1, parameterization="standard"),
+    )
+    wide = nl.serial(
+        nl.Dense(20, parameterization="standard"),
+        nl.Relu(),
+        nl.Dense(1, parameterization="standard"),
+    )
+    kn, kw = nnlab.kernel(narrow, x1, x2), nnlab.kernel(wide, x1, x2)
+    np.testing.assert_allclose(kn.nngp, kw.nngp, rtol=1e-14)
+    # The readout's weight gradient contributes width · E[relu relu]: it doubles with the width.
+    hidden = nnlab.kernel(
+        nl.serial(nl.Dense(10, parameterization="standard"), nl.Relu()), x1, x2, get="nngp"
+    )
+    np.testing.assert_allclose(kw.ntk - kn.ntk, 10 * hidden, rtol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [30])
+@pytest.mark.parametrize("act", [nl.Relu(), nl.Erf()], ids=["relu", "erf"])
+def test_float32_deep_stack_large_weights_is_finite(depth, act):
+    x1, x2 = _data(dtype=jnp.float32)
+    net = _mlp(act=act, depth=depth, W_std=3.0, b_std=0.5)
+    k = nnlab.kernel(net, x1, x2)
+    k11 = nnlab.kernel(net, x1)
+    for a in (k.nngp, k.ntk, k11.nngp, k11.ntk):
+        assert a.dtype == jnp.float32
+        assert jnp.all(jnp.isfinite(a))
+
+
+def test_errors_are_named():
+    x1, x2 = _data(dtype=jnp.float32)
+    net = _mlp()
+    with pytest.raises(ValueError, match="get must be"):
+        nnlab.kernel(net, x1, get="covariance")
+    with pytest.raises(ValueError, match="x2 must have the same trailing shape"):
+        nnlab.kernel(net, x1, x2[:, :3])
+    with pytest.raises(TypeError, match="x1 must have a floating dtype"):
+        nnlab.kernel(net, jnp.ones((3, 4), jnp.int32))
+    with pytest.raises(ValueError, match=r"x1 must have shape \(N, features\)"):
+        nnlab.kernel(net, jnp.ones(4))
+    with pytest.raises(TypeError, match="net must be an nnlab layer"):
+        nnlab.kernel("relu", x1)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        nnlab.kernel(net, x1, batch_size=0)
+    with pytest.raises(ValueError, match="Relu: its kernel needs zero-mean Gaussian inputs"):
+        nnlab.kernel(nl.serial(nl.Relu(), nl.Dense(1)), x1)
+    with pytest.raises(ValueError, match="Dense: out must be a positive int"):
+        nl.Dense(0)
+    with pytest.raises(ValueError, match="parameterization must be one of"):
+        nl.Dense(3, parameterization="mup-ish")
+    with pytest.raises(TypeError, match="serial: argument 1 must be a layer"):
+        nl.serial(nl.Dense(3), "relu")
+    with pytest.raises(ValueError, match="Dense expects inputs of shape"):
+        nl.Dense(3).init(jax.random.key(0), (5,))
+    with pytest.raises(ValueError, match="ends in several branches"):
+        nnlab.kernel(nl.serial(nl.Dense(2), nl.FanOut(2)), x1)
+
+
+def test_finite_network_shapes():
+    net = _mlp()
+    out_shape, params = net.init(jax.random.key(0), (7, 6))
+    assert out_shape == (7, 1)
+    y = net.apply(params, jnp.ones((7, 6)))
+    assert y.shape == (7, 1)
+    with pytest.raises(ValueError, match="Dense: input has 5 channels"):
+        net.apply(params, jnp.ones((7, 5)))
+
+
+@pytest.mark.slow
+def test_sharded_over_four_devices_equals_one_device(tmp_path):
+    script = textwrap.dedent("""
+        import jax, jax.numpy as jnp, numpy as np
+        jax.config.update("jax_enable_x64", True)
+        import nnlab
+        from nnlab import layers as nl
+        assert len(jax.devices()) == 4, jax.devices()
+        net = nl.serial(nl.Dense(8, W_std=1.5, b_std=0.1), nl.Relu(), nl.Dense(1))
+        x1 = jax.random.normal(jax.random.key(0), (37, 5))
+        x2 = jax.random.normal(jax.random.key(1), (11, 5))
+        for a, b in ((x1, x2), (x1, None)):
+            one = nnlab.kernel(net, a, b, devices=jax.devices()[:1])
+            four = nnlab.kernel(net, a, b, batch_size=8)
+            np.testing.assert_allclose(four.ntk, one.ntk, rtol=1e-13)
+            np.testing.assert_allclose(four.nngp, one.nngp, rtol=1e-13)
+        print("ok")
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
