@@ -262,7 +262,7 @@ def learning_curve(
         k_feat, k_noise = jax.random.split(key)
         phi = jax.random.normal(k_feat, (n, lam.shape[0]), lam.dtype)
         y = phi @ v + noise_std * jax.random.normal(k_noise, (n,), lam.dtype)
-        k = (phi * lam) @ phi.T
+        k = (phi * lam[None, :]) @ phi.T
         alpha = jax.scipy.linalg.cho_solve(
             (jnp.linalg.cholesky(k + ridge * jnp.eye(n, dtype=lam.dtype)), True), y
         )
