@@ -14,8 +14,13 @@ from ._combinators import Serial as Serial
 from ._combinators import parallel as parallel
 from ._combinators import repeat as repeat
 from ._combinators import serial as serial
+from ._conv import Conv as Conv
 from ._dense import Dense as Dense
 from ._erf import Erf as Erf
+from ._layernorm import LayerNorm as LayerNorm
+from ._pooling import AvgPool as AvgPool
+from ._pooling import Flatten as Flatten
+from ._pooling import GlobalAvgPool as GlobalAvgPool
 from ._relu_family import ABRelu as ABRelu
 from ._relu_family import Abs as Abs
 from ._relu_family import LeakyRelu as LeakyRelu
