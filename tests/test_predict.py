@@ -456,13 +456,13 @@ def test_two_point_analytic_kernels_match_nnlab_kernel(x64):
 
 @pytest.mark.slow
 def test_two_point_ensemble_against_trained_finite_networks(key):
-    """1024 networks of width 1024, NTK parameterisation, full-batch GD with dt = 0.02."""
-    width, n_nets, dt = 1024, 1024, 0.02
+    """512 networks of width 512, NTK parameterisation, full-batch GD with dt = 0.05."""
+    width, n_nets, dt = 512, 512, 0.05
     x, y = jnp.asarray(X_TRAIN, jnp.float32), jnp.asarray(Y_TRAIN, jnp.float32)
     x_test = jnp.asarray(X_TEST, jnp.float32)
 
     def apply(p, x):
-        h = jax.nn.relu(W_STD / np.sqrt(2) * x @ p["w1"] + B_STD * p["b1"])
+        h = jax.nn.relu(W_STD / np.sqrt(2) * x @ p["w1"] + B_STD * p["b1"][None, :])
         return W_STD / np.sqrt(width) * h @ p["w2"] + B_STD * p["b2"]
 
     def init(k):
@@ -481,11 +481,11 @@ def test_two_point_ensemble_against_trained_finite_networks(key):
         return apply(p, x_test)[0]
 
     keys = jax.random.split(key, n_nets)
-    for t in (1.0, 20.0):
+    for t in (1.0, 10.0):
         outs = jax.jit(jax.vmap(train, in_axes=(0, None)), static_argnums=1)(keys, int(t / dt))
         mean, var = _two_point_theory(t)
         se = float(jnp.std(outs)) / np.sqrt(n_nets)
-        # Mean within 4 SE (finite-width and dt = 0.02 discretisation biases are ~1e-3).
+        # Mean within 4 SE (finite-width and dt = 0.05 discretisation biases are ~1e-3 < SE/5).
         assert abs(float(jnp.mean(outs)) - mean) < 4 * se, (t, float(jnp.mean(outs)), mean, se)
         # Variance within 4 SE of a Gaussian sample variance, sqrt(2/(N-1)) var.
         se_var = var * np.sqrt(2 / (n_nets - 1))

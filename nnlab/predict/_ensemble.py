@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Literal, NamedTuple
 
 import jax
@@ -18,6 +19,7 @@ from ._linalg import (
     check_targets,
     eigh_psd,
     learning_rate,
+    raise_if_not_psd,
 )
 
 
@@ -159,7 +161,20 @@ def ensemble_mse(
     eta = learning_rate(lr, n, loss_normalization).astype(y2.dtype)
     check_nonnegative(eta, "lr")
 
-    evals, evecs, ok = eigh_psd(add_ridge(drive, ridge), f"{get}_train + ridge * I")
+    mean, cov, ok = _ensemble_core(
+        drive, nngp, drive_x, nngp_x, nngp_xx, y2, t, eta, ridge, compute_cov=compute_cov
+    )
+    raise_if_not_psd(ok, add_ridge(drive, ridge), f"{get}_train + ridge * I")
+    if squeeze:
+        mean = mean[..., 0]
+    return EnsemblePrediction(mean, cov)
+
+
+@partial(jax.jit, static_argnames=("compute_cov",))
+def _ensemble_core(drive, nngp, drive_x, nngp_x, nngp_xx, y2, t, eta, ridge, *, compute_cov):
+    """Jitted numerics of :func:`ensemble_mse`; returns (mean, covariance or None, ok flag)."""
+    ridge = jnp.asarray(ridge, drive.dtype)
+    evals, evecs, ok = eigh_psd(add_ridge(drive, ridge), "training kernel")
     tt = t[..., None]
     lam = evals.reshape((1,) * (tt.ndim - 1) + evals.shape)
     exponent = jnp.where(lam > 0, -eta * lam * tt, 0.0)
@@ -173,10 +188,8 @@ def ensemble_mse(
     mean = b.reshape(lead + b.shape) @ (a[..., :, None] * coeff.reshape(lead + coeff.shape))
     nan = jnp.asarray(jnp.nan, mean.dtype)
     mean = jnp.where(ok, mean, nan)
-    if squeeze:
-        mean = mean[..., 0]
     if not compute_cov:
-        return EnsemblePrediction(mean, None)
+        return mean, None, ok
 
     c = evecs.T @ nngp_x.T  # Vᵀ K(X, x): (n, m)
     s = evecs.T @ nngp @ evecs  # Vᵀ K(X, X) V: (n, n)
@@ -190,4 +203,4 @@ def ensemble_mse(
         cross = jnp.einsum("...mn,nk->...mk", ba, c)
         quad = jnp.einsum("...mn,nk,...jk->...mj", ba, s, ba)
         cov = nngp_xx + quad - cross - jnp.swapaxes(cross, -1, -2)
-    return EnsemblePrediction(mean, jnp.where(ok, cov, nan))
+    return mean, jnp.where(ok, cov, nan), ok

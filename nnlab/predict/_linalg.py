@@ -104,6 +104,18 @@ def solve_pd(chol: jax.Array, b: jax.Array) -> jax.Array:
     return cho_solve((chol, True), b)
 
 
+def raise_if_not_psd(ok, k: jax.Array, name: str) -> None:
+    """Outside jit, turn a False ``ok`` flag from :func:`eigh_psd` into a clear ValueError."""
+    if is_traced(ok) or bool(ok):
+        return
+    evals = np.linalg.eigvalsh(np.asarray(k, np.float64))
+    raise ValueError(
+        f"{name} is not positive semi-definite (smallest eigenvalue {evals[0]:.3g}, "
+        f"largest {evals[-1]:.3g}). Symmetrise it, add a ridge / jitter to the "
+        "diagonal, or compute the kernel in float64."
+    )
+
+
 def eigh_psd(k: jax.Array, name: str) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Eigendecomposition of a PSD kernel: (eigenvalues clipped at 0, eigenvectors, ok flag).
 
