@@ -34,7 +34,7 @@ def mlp(widths):
 
     def apply(params, x):
         for i, layer in enumerate(params):
-            x = (x @ layer["w"]) / jnp.sqrt(x.shape[-1]) + layer["b"]
+            x = (x @ layer["w"]) / jnp.sqrt(x.shape[-1]) + layer["b"][None]
             if i < len(params) - 1:
                 x = jax.nn.relu(x)
         return x

@@ -288,12 +288,21 @@ def empirical_ntk(
         method = min(costs, key=costs.get)
 
     if method == "structured":
-        parts = _structured_parts(plan, params, out_shape, trace, diag)
+
+        def build(p):
+            return _structured_parts(plan, p, out_shape, trace, diag)
+
     else:
         if method == "jacobian":
-            parts = _jacobian_parts(apply_fn, params, out_ndim, trace, diag, batch_independent)
+
+            def build(p):
+                return _jacobian_parts(apply_fn, p, out_ndim, trace, diag, batch_independent)
+
         else:
-            parts = _ntk_vp_parts(apply_fn, params, out_shape, trace, diag, batch_independent)
+
+            def build(p):
+                return _ntk_vp_parts(apply_fn, p, out_shape, trace, diag, batch_independent)
+
         if batch_size is None and batch_independent:
             itemsize = jnp.dtype(x1.dtype).itemsize
             row_bytes = max(1, math.prod(out_shape) * _param_count(params) * itemsize)
@@ -302,7 +311,9 @@ def empirical_ntk(
             if max_rows < n_max:
                 batch_size = -(-n_max // -(-n_max // max_rows))
 
-    k = blockwise(*parts, x1, x2, batch_size)
+    # one jit around the whole computation: eager op-by-op dispatch of the vmapped
+    # Jacobians is far slower than compiling; under an outer jit this is inlined
+    k = jax.jit(lambda p, a, b: blockwise(*build(p), a, b, batch_size))(params, x1, x2)
     expected = (n1, n2, *kernel_out_shape(out_shape, trace, diag))
     assert k.shape == expected, (k.shape, expected)
     return k

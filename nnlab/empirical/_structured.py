@@ -58,6 +58,7 @@ class Plan:
     closed: Any  # ClosedJaxpr of (leaves..., x) -> out, traced for one example
     dense: tuple[DenseUse, ...]
     fallback: tuple[int, ...]  # leaf indices handled by the Jacobian path
+    eligible: tuple[DenseUse, ...]  # all factorisable uses, before the cost model
 
 
 def _scalar_constant(v, constvals) -> float | None:
@@ -75,6 +76,23 @@ def _scalar_constant(v, constvals) -> float | None:
     if arr.shape != () or not np.issubdtype(arr.dtype, np.number):
         return None
     return float(arr)
+
+
+def _fold_scalar(eqn, constvals) -> None:
+    """Evaluate a scalar equation whose inputs are all constants (e.g. ``1.5 / sqrt(5)``)."""
+    if len(eqn.outvars) != 1 or eqn.outvars[0].aval.shape != () or eqn.params.get("jaxpr"):
+        return
+    vals = []
+    for v in eqn.invars:
+        c = _scalar_constant(v, constvals)
+        if c is None:
+            return
+        vals.append(np.asarray(c, dtype=v.aval.dtype))
+    try:
+        out = eqn.primitive.bind(*vals, **eqn.params)
+        constvals[eqn.outvars[0]] = float(np.asarray(out))
+    except Exception:  # not foldable eagerly: leave it unknown
+        return
 
 
 def make_plan(apply_fn, params, x_shape, x_dtype) -> Plan:
@@ -111,6 +129,7 @@ def make_plan(apply_fn, params, x_shape, x_dtype) -> Plan:
         ins = eqn.invars
         in_chain = [j for j, v in enumerate(ins) if not isinstance(v, jcore.Literal) and v in chain]
         if not in_chain:
+            _fold_scalar(eqn, constvals)
             continue
         if len(in_chain) == 1 and len(eqn.outvars) == 1:
             j = in_chain[0]
@@ -140,7 +159,7 @@ def make_plan(apply_fn, params, x_shape, x_dtype) -> Plan:
         for j in in_chain:
             bad.add(chain[ins[j]][0])
 
-    dense, fallback = [], []
+    dense, fallback, eligible = [], [], []
     for i in range(n_leaves):
         ok = (
             i not in bad
@@ -150,13 +169,14 @@ def make_plan(apply_fn, params, x_shape, x_dtype) -> Plan:
         )
         if ok:
             u = found[i][0]
+            eligible.append(u)
             # cost model per leaf: structured is N1 N2 T^2 (d_in + d_out), Jacobian N1 N2 d_in d_out
             ok = u.t * u.t * (u.d_in + u.d_out) <= u.d_in * u.d_out
         if ok:
             dense.append(found[i][0])
         else:
             fallback.append(i)
-    return Plan(closed=closed, dense=tuple(dense), fallback=tuple(fallback))
+    return Plan(closed, tuple(dense), tuple(fallback), tuple(eligible))
 
 
 def _dense_use(k, eqn, w_pos, leaf, scale) -> DenseUse | None:
