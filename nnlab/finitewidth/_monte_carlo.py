@@ -1,0 +1,178 @@
+"""Monte Carlo over ensembles of finite networks: preactivation moments and their errors.
+
+Many independent networks ``z^{(1)} = b + W x``, ``z^{(ℓ+1)} = b + W σ(z^{(ℓ)})``
+(``W_ij ~ N(0, C_W/fan_in)``, ``b_i ~ N(0, C_b)``, all hidden widths ``n``) are
+drawn at one input ``x``, ``vmap``-ed within chunks and ``lax.map``-ped over
+chunks so memory stays bounded. Two samplers draw the same joint law of the
+preactivations:
+
+* ``'dense'`` draws every weight matrix (``O(L n²)`` per network);
+* ``'projected'`` uses that, for one input, ``W v ~ N(0, (C_W/fan_in)|v|² I)``
+  for a Gaussian ``W`` independent of ``v``, so ``z^{(ℓ+1)} = b + √(C_W/n)|σ(z^{(ℓ)})| g``
+  with ``g ~ N(0, I_n)`` — the same distribution at ``O(L n)`` cost.
+
+Each network is summarised by its neuron averages ``m_p^{(ℓ)} = (1/n) Σ_i (z_i^{(ℓ)})^p``
+(``p = 2, 4``). Networks are independent, neurons within one are not (their
+dependence *is* the 1/n effect), so errors are estimated from independent
+*batches of networks* (batch means): the networks are split into ``B`` equal
+batches, the estimator is computed on each, and the standard error is
+``std_b / √B``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._activation import activation_fn, check_positive_int
+
+Sampler = Literal["dense", "projected"]
+
+
+class PreactivationMoments(NamedTuple):
+    """Per-network neuron averages (leading axis = network, then layer ℓ = 1..L).
+
+    Attributes:
+      m2, m4: ``(1/n) Σ_i z_i²`` and ``(1/n) Σ_i z_i⁴``, shape ``(n_networks, depth)``.
+      last: the last layer's preactivations, shape ``(n_networks, width)``.
+    """
+
+    m2: jax.Array
+    m4: jax.Array
+    last: jax.Array
+
+
+def sample_preactivations(
+    key,
+    activation,
+    x,
+    depth: int,
+    width: int,
+    c_w,
+    c_b,
+    *,
+    n_networks: int,
+    chunk_size: int | None = None,
+    method: Sampler = "dense",
+) -> PreactivationMoments:
+    """Draw ``n_networks`` independent networks and record their preactivation moments.
+
+    Args:
+      key: PRNG key.
+      activation: elementwise function or nnlab activation layer.
+      x: one input, shape ``(n_0,)``; the infinite-width first layer has
+        ``K^{(1)} = C_b + C_W |x|²/n_0``.
+      depth: number of preactivation layers ``L``.
+      width: hidden width ``n`` (every layer, including the last).
+      c_w, c_b: weight and bias variances (scalars; may be traced).
+      n_networks: ensemble size.
+      chunk_size: networks per ``vmap`` chunk; default keeps a chunk's weights
+        under ~64 MB (``'dense'``) or 16 MB of preactivations (``'projected'``).
+      method: ``'dense'`` or ``'projected'`` (module docstring).
+
+    Returns:
+      A :class:`PreactivationMoments`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> mom = sample_preactivations(jax.random.key(0), jnp.tanh, jnp.ones(3), 2, 8, 1.0, 0.0,
+      ...                             n_networks=16)
+      >>> mom.m2.shape, mom.last.shape
+      ((16, 2), (16, 8))
+    """
+    fn = activation_fn(activation)
+    check_positive_int(depth, "depth")
+    check_positive_int(width, "width")
+    check_positive_int(n_networks, "n_networks")
+    if method not in ("dense", "projected"):
+        raise ValueError(f"method must be 'dense' or 'projected', got {method!r}.")
+    x = jnp.asarray(x)
+    if x.ndim != 1 or x.shape[0] < 1:
+        raise ValueError(f"x must be one input of shape (n_0,), got shape {x.shape}.")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    if chunk_size is None:
+        per_net = width * max(width, x.shape[0]) if method == "dense" else width * 16
+        chunk_size = max(1, min(n_networks, (1 << 24) // per_net))
+    check_positive_int(chunk_size, "chunk_size")
+    n0 = x.shape[0]
+    dtype = x.dtype
+
+    def one_network(k):
+        keys = jax.random.split(k, 2 * depth)
+        zs = []
+        for ell in range(depth):
+            kw, kb = keys[2 * ell], keys[2 * ell + 1]
+            h = x if ell == 0 else fn(zs[-1])
+            fan_in = n0 if ell == 0 else width
+            b = jnp.sqrt(c_b) * jax.random.normal(kb, (width,), dtype)
+            if method == "dense":
+                w = jax.random.normal(kw, (width, fan_in), dtype)
+                zs.append(b + jnp.sqrt(c_w / fan_in) * (w @ h))
+            else:
+                g = jax.random.normal(kw, (width,), dtype)
+                zs.append(b + jnp.sqrt(c_w / fan_in) * jnp.linalg.norm(h) * g)
+        z = jnp.stack(zs)
+        z2 = z * z
+        return jnp.mean(z2, axis=-1), jnp.mean(z2 * z2, axis=-1), zs[-1]
+
+    keys = jax.random.split(key, n_networks)
+    m2, m4, last = jax.lax.map(one_network, keys, batch_size=chunk_size)
+    return PreactivationMoments(m2, m4, last)
+
+
+class MonteCarloEstimate(NamedTuple):
+    """A batch-means estimate: ``mean`` over batches, its ``se``, and the per-``batches`` values."""
+
+    mean: jax.Array
+    se: jax.Array
+    batches: jax.Array
+
+
+def _batched(a, n_batches: int, argname: str):
+    check_positive_int(n_batches, "n_batches", minimum=2)
+    n = a.shape[0]
+    if n < 2 * n_batches:
+        raise ValueError(
+            f"{argname} has {n} networks, fewer than 2 per batch for n_batches={n_batches}; "
+            "use fewer batches or more networks."
+        )
+    per = n // n_batches
+    return a[: per * n_batches].reshape(n_batches, per, *a.shape[1:])
+
+
+def _summary(batches) -> MonteCarloEstimate:
+    b = batches.shape[0]
+    return MonteCarloEstimate(
+        jnp.mean(batches, axis=0), jnp.std(batches, axis=0, ddof=1) / jnp.sqrt(b), batches
+    )
+
+
+def second_moment_estimate(m2, n_batches: int = 32) -> MonteCarloEstimate:
+    """``E[z²]`` from per-network neuron averages ``m2`` (leading axis = network), batch means."""
+    return _summary(jnp.mean(_batched(jnp.asarray(m2), n_batches, "m2"), axis=1))
+
+
+def fourth_cumulant_estimate(m2, m4, n_batches: int = 32) -> MonteCarloEstimate:
+    """``κ_4 = E[z⁴] - 3E[z²]²`` from per-network averages, unbiased within each batch.
+
+    In a batch of ``N_b`` networks, ``mean(m4) - 3[mean(m2)² - s²/N_b]`` with
+    ``s²`` the sample variance of ``m2`` over the batch is unbiased (``mean(m2)²``
+    alone overestimates ``E[z²]²`` by ``Var(m2)/N_b``). The returned ``se`` is
+    the batch-means standard error.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> z = jax.random.normal(jax.random.key(0), (4096, 1))   # Gaussian: κ_4 = 0
+      >>> est = fourth_cumulant_estimate(z**2, z**4, n_batches=16)
+      >>> bool(abs(est.mean[0]) < 4 * est.se[0])
+      True
+    """
+    m2b = _batched(jnp.asarray(m2), n_batches, "m2")
+    m4b = _batched(jnp.asarray(m4), n_batches, "m4")
+    per = m2b.shape[1]
+    mean2 = jnp.mean(m2b, axis=1)
+    square = mean2**2 - jnp.var(m2b, axis=1, ddof=1) / per
+    return _summary(jnp.mean(m4b, axis=1) - 3.0 * square)
