@@ -1,0 +1,410 @@
+"""One training run as one compiled program: ``jit`` + ``lax.scan`` with logging inside."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._observables import resolve_observables
+from ._precision import Precision, check_precision, matmul_precision
+from ._record import TrainRecord
+
+LossName = Literal["mse", "xent"]
+LossNormalization = Literal["mean", "sum"]
+
+
+class Data(NamedTuple):
+    """Training data: ``x_train (n, ...)``, ``y_train (n, *out)``, optional test and probe sets.
+
+    ``x_probe`` are inputs on which the outputs are logged (and that observables use by
+    default); to record the outputs on the training and test points, pass them as probes.
+    """
+
+    x_train: Any
+    y_train: Any
+    x_test: Any = None
+    y_test: Any = None
+    x_probe: Any = None
+
+
+def _check_array(name, value):
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise TypeError(f"data.{name} must be an array, got {type(value).__name__}.")
+    if value.ndim < 1:
+        raise ValueError(f"data.{name} must have a leading example axis, got shape {value.shape}.")
+    if not isinstance(value, jax.core.Tracer) and jnp.issubdtype(value.dtype, jnp.inexact):
+        if not bool(jnp.all(jnp.isfinite(value))):
+            raise ValueError(f"data.{name} contains NaN or inf; clean the data first.")
+
+
+def check_data(data) -> Data:
+    if isinstance(data, Mapping):
+        data = Data(**data)
+    elif isinstance(data, tuple) and not isinstance(data, Data):
+        data = Data(*data)
+    if not isinstance(data, Data):
+        raise TypeError(f"data must be a Data, tuple or dict, got {type(data).__name__}.")
+    for name in ("x_train", "y_train"):
+        _check_array(name, getattr(data, name))
+    if data.x_train.shape[0] != data.y_train.shape[0]:
+        raise ValueError(
+            f"data.x_train and data.y_train must have the same number of examples, got "
+            f"{data.x_train.shape[0]} and {data.y_train.shape[0]}."
+        )
+    if (data.x_test is None) != (data.y_test is None):
+        raise ValueError("data.x_test and data.y_test must be given together or not at all.")
+    if data.x_test is not None:
+        _check_array("x_test", data.x_test)
+        _check_array("y_test", data.y_test)
+        if data.x_test.shape[0] != data.y_test.shape[0]:
+            raise ValueError(
+                f"data.x_test has {data.x_test.shape[0]} examples but data.y_test has "
+                f"{data.y_test.shape[0]}."
+            )
+    if data.x_probe is not None:
+        _check_array("x_probe", data.x_probe)
+    return data
+
+
+def make_loss(loss, normalization: LossNormalization) -> Callable:
+    r"""``loss(f, y) -> scalar``.
+
+    * ``'mse'``: ``L = ½ · (1/n) Σ_i ‖f(x_i) − y_i‖²`` (``'mean'``, the default) or
+      ``½ Σ_i ‖f(x_i) − y_i‖²`` (``'sum'``): outputs are summed, examples averaged or
+      summed. These match :mod:`nnlab.predict`'s ``loss_normalization`` of the same name.
+    * ``'xent'``: ``−(1/n) Σ_i Σ_k y_ik log softmax(f(x_i))_k`` (or summed); integer targets
+      of shape ``(n,)`` are class labels.
+    * a callable ``loss(f, y)``, used as given.
+    """
+    if normalization not in ("mean", "sum"):
+        raise ValueError(f"loss_normalization must be 'mean' or 'sum', got {normalization!r}.")
+    if callable(loss):
+        return loss
+    reduce = jnp.mean if normalization == "mean" else jnp.sum
+
+    def _match(f, y):
+        if y.ndim == f.ndim - 1 and f.shape[-1] == 1:
+            y = y[..., None]
+        return y
+
+    if loss == "mse":
+
+        def mse(f, y):
+            y = _match(f, y)
+            per_example = 0.5 * jnp.sum(jnp.square(f - y).reshape(f.shape[0], -1), axis=1)
+            return reduce(per_example)
+
+        return mse
+    if loss == "xent":
+
+        def xent(f, y):
+            if jnp.issubdtype(y.dtype, jnp.integer):
+                y = jax.nn.one_hot(y, f.shape[-1], dtype=f.dtype)
+            return reduce(-jnp.sum(y * jax.nn.log_softmax(f, axis=-1), axis=-1))
+
+        return xent
+    raise ValueError(f"loss must be 'mse', 'xent' or a callable loss(f, y), got {loss!r}.")
+
+
+def check_schedule(steps, log_every) -> int:
+    for name, v in (("steps", steps), ("log_every", log_every)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}.")
+    if steps % log_every:
+        raise ValueError(
+            f"log_every={log_every} must divide steps={steps}; logs are taken at "
+            "0, log_every, ..., steps."
+        )
+    return steps // log_every
+
+
+class State(NamedTuple):
+    """Loop state of one member."""
+
+    params: Any
+    opt_state: Any
+    step: jax.Array
+    diverged: jax.Array
+    diverged_step: jax.Array
+    key: jax.Array
+    obs_state: Any
+
+
+def _tree_finite(tree):
+    leaves = [jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def _mask_nan(x, diverged):
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.where(diverged, jnp.asarray(jnp.nan, x.dtype), x)
+    return x
+
+
+class Program(NamedTuple):
+    """The pure pieces of one member's run, to be jitted (and vmapped) by the drivers."""
+
+    start: Callable  # (params0, hp, key, data) -> (state, log)
+    advance: Callable  # (state, hp, data, n_logs) -> (state, logs)
+
+
+def make_program(
+    apply_fn,
+    make_optimizer: Callable[[dict], optax.GradientTransformation],
+    *,
+    loss,
+    loss_normalization,
+    log_every,
+    observables,
+    batch_size,
+    divergence_threshold,
+) -> Program:
+    loss_fn = make_loss(loss, loss_normalization)
+    obs = resolve_observables(observables)
+    threshold = jnp.inf if divergence_threshold is None else divergence_threshold
+
+    def log(state, data):
+        p = state.params
+        out = {"train_loss": loss_fn(apply_fn(p, data.x_train), data.y_train)}
+        if data.x_test is not None:
+            out["test_loss"] = loss_fn(apply_fn(p, data.x_test), data.y_test)
+        if data.x_probe is not None:
+            out["probe_outputs"] = apply_fn(p, data.x_probe)
+        out["observables"] = {
+            name: jnp.asarray(o.compute(state.obs_state[name], apply_fn, p, data))
+            for name, o in obs.items()
+        }
+        return jax.tree_util.tree_map(lambda x: _mask_nan(x, state.diverged), out)
+
+    def update(state, opt, data):
+        p = state.params
+        x, y = data.x_train, data.y_train
+        if batch_size is not None:
+            k = jax.random.fold_in(state.key, state.step)
+            idx = jax.random.permutation(k, x.shape[0])[:batch_size]
+            x, y = x[idx], y[idx]
+        value, grads = jax.value_and_grad(lambda q: loss_fn(apply_fn(q, x), y))(p)
+        updates, opt_state = opt.update(grads, state.opt_state, p)
+        new_p = optax.apply_updates(p, updates)
+        bad = ~jnp.isfinite(value) | (value > threshold) | ~_tree_finite(new_p)
+        frozen = state.diverged | bad
+        keep = lambda old, new: jax.tree_util.tree_map(  # noqa: E731
+            lambda a, b: jnp.where(frozen, a, b), old, new
+        )
+        newly = bad & ~state.diverged
+        return State(
+            params=keep(p, new_p),
+            opt_state=keep(state.opt_state, opt_state),
+            step=state.step + 1,
+            diverged=frozen,
+            diverged_step=jnp.where(newly, state.step, state.diverged_step),
+            key=state.key,
+            obs_state=state.obs_state,
+        )
+
+    def start(params0, hp, key, data):
+        opt = make_optimizer(hp)
+        state = State(
+            params=params0,
+            opt_state=opt.init(params0),
+            step=jnp.zeros((), jnp.int32),
+            diverged=jnp.zeros((), bool),
+            diverged_step=jnp.full((), -1, jnp.int32),
+            key=key,
+            obs_state={name: o.init(apply_fn, params0, data) for name, o in obs.items()},
+        )
+        return state, log(state, data)
+
+    def advance(state, hp, data, n_logs):
+        opt = make_optimizer(hp)
+
+        def interval(s, _):
+            s, _ = jax.lax.scan(lambda t, _: (update(t, opt, data), None), s, length=log_every)
+            return s, log(s, data)
+
+        return jax.lax.scan(interval, state, length=n_logs)
+
+    return Program(start, advance)
+
+
+def chunk_sizes(n_logs: int, progress: bool, chunks: int = 20) -> list[int]:
+    """Split ``n_logs`` logs into at most two distinct chunk sizes (two compiles at most)."""
+    if not progress or n_logs <= 1:
+        return [n_logs]
+    size = max(1, math.ceil(n_logs / chunks))
+    sizes = [size] * (n_logs // size)
+    if n_logs % size:
+        sizes.append(n_logs % size)
+    return sizes
+
+
+def drive(start, advance, args, n_logs, progress, time_axis, desc="train"):
+    """Run ``start`` then ``advance`` over all logs: one program, or chunks with a bar.
+
+    Without a progress bar ``start`` and all of ``advance`` are fused into one jitted call.
+    With one, the scan runs in chunks and the bar is updated between them; each chunk is a
+    compiled scan, so the loop itself is not slowed (only a host sync per chunk).
+    """
+    sizes = chunk_sizes(n_logs, progress)
+    if len(sizes) == 1:
+
+        def whole(*args):
+            state, log0 = start(*args)
+            state, logs = advance(state, n_logs, *args)
+            return state, log0, logs
+
+        state, log0, logs = jax.jit(whole)(*args)
+        parts = [logs]
+    else:
+        from tqdm.auto import tqdm
+
+        state, log0 = jax.jit(start)(*args)
+        adv = jax.jit(advance, static_argnums=1)
+        parts = []
+        with tqdm(total=n_logs, desc=desc, unit="log") as bar:
+            for size in sizes:
+                state, logs = adv(state, size, *args)
+                jax.block_until_ready(logs)
+                parts.append(logs)
+                bar.update(size)
+    logs = jax.tree_util.tree_map(
+        lambda first, *rest: jnp.concatenate(
+            [jnp.expand_dims(first, time_axis), *rest], axis=time_axis
+        ),
+        log0,
+        *parts,
+    )
+    return state, logs
+
+
+def to_record(final, logs, steps, log_every, axes=(), coords=None) -> TrainRecord:
+    """``final``: dict with the final ``params``, ``diverged`` and ``diverged_step``."""
+    return TrainRecord(
+        step=np.arange(0, steps + 1, log_every),
+        train_loss=logs["train_loss"],
+        test_loss=logs.get("test_loss"),
+        probe_outputs=logs.get("probe_outputs"),
+        observables=logs["observables"],
+        diverged=final["diverged"],
+        diverged_step=final["diverged_step"],
+        params=final["params"],
+        axes=tuple(axes),
+        coords=dict(coords or {}),
+    )
+
+
+def train(
+    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    params0: Any,
+    data,
+    *,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    log_every: int = 1,
+    loss: LossName | Callable = "mse",
+    loss_normalization: LossNormalization = "mean",
+    observables=None,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    divergence_threshold: float | None = None,
+    precision: Precision | None = None,
+    progress: bool = False,
+) -> TrainRecord:
+    r"""Train ``apply_fn`` from ``params0`` with an optax optimizer, as one compiled program.
+
+    Each step applies ``θ ← θ + optimizer.update(∇L(θ))`` on the full batch (or a random
+    minibatch of ``batch_size`` drawn from ``key``); every ``log_every`` steps the loss on the
+    training and test sets, the outputs on ``data.x_probe`` and the ``observables`` are
+    recorded. The whole loop is ``jax.jit`` of ``lax.scan`` over log intervals of
+    ``lax.scan`` over steps. With ``loss='mse'`` and ``loss_normalization='mean'``,
+    ``L = ½ (1/n) Σ_i ‖f(x_i) − y_i‖²``, so plain GD at rate ``η`` is
+    :func:`nnlab.predict.gradient_descent_mse` with ``loss_normalization='mean'`` for a
+    linearised network (Lee et al. 2019, arXiv:1902.06720).
+
+    Divergence is a result: if the loss or the update is non-finite (or the loss exceeds
+    ``divergence_threshold``) at step ``k``, the parameters stay at ``θ_k``, ``diverged`` is
+    set, ``diverged_step = k``, and later logs are NaN.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (N, *out)``; nnlab ``net.apply``, a Flax
+        ``module.apply`` (then ``params0`` is its variables dict) or any JAX function.
+      params0: initial parameter pytree.
+      data: :class:`Data` (or a tuple/dict of its fields).
+      optimizer: an ``optax.GradientTransformation`` (e.g. ``optax.sgd(0.1)``).
+      steps: number of updates; log_every: log interval (must divide ``steps``).
+      loss: ``'mse'``, ``'xent'`` or ``loss(f, y) -> scalar``; loss_normalization: ``'mean'``
+        or ``'sum'`` over examples (see :func:`make_loss`).
+      observables: built-in names (``'ntk_top_eigenvalue'``, ``'ntk_relative_change'``,
+        ``'weight_distance'``) or a dict name -> :class:`Observable` / callable
+        ``fn(apply_fn, params, params0, data)``.
+      batch_size: minibatch size (needs ``key``); ``None`` for full-batch GD.
+      divergence_threshold: a loss above this also counts as divergence.
+      precision: matmul precision, ``'highest'`` for theory checks on GPU (see
+        :func:`matmul_precision`); ``None`` leaves JAX's setting.
+      progress: show a progress bar (the scan then runs in ~20 compiled chunks).
+
+    Returns:
+      A :class:`TrainRecord` with ``axes=()`` (leading axis of each log is ``step``) and the
+      final ``params``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> f = lambda p, x: x @ p
+      >>> data = Data(jnp.eye(3), jnp.ones((3, 1)))
+      >>> rec = train(f, jnp.zeros((3, 1)), data, optimizer=optax.sgd(1.0), steps=4, log_every=2)
+      >>> rec.train_loss.shape
+      (3,)
+    """
+    data = check_data(data)
+    n_logs = check_schedule(steps, log_every)
+    check_precision(precision)
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}."
+        )
+    key = check_batching(batch_size, key, data)
+    program = make_program(
+        apply_fn,
+        lambda hp: optimizer,
+        loss=loss,
+        loss_normalization=loss_normalization,
+        log_every=log_every,
+        observables=observables,
+        batch_size=batch_size,
+        divergence_threshold=divergence_threshold,
+    )
+    with matmul_precision(precision):
+        state, logs = drive(
+            lambda p, k, d: program.start(p, {}, k, d),
+            lambda s, n, p, k, d: program.advance(s, {}, d, n),
+            (params0, key, data),
+            n_logs,
+            progress,
+            time_axis=0,
+        )
+    return to_record(final_fields(state), logs, steps, log_every)
+
+
+def final_fields(state: State) -> dict:
+    return {
+        "params": state.params,
+        "diverged": state.diverged,
+        "diverged_step": state.diverged_step,
+    }
+
+
+def check_batching(batch_size, key, data):
+    if batch_size is None:
+        return jax.random.key(0) if key is None else key
+    n = data.x_train.shape[0]
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be an int in [1, {n}] or None, got {batch_size!r}.")
+    if key is None:
+        raise ValueError("batch_size was given without key; pass key=jax.random.key(...).")
+    return key
