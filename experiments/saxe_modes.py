@@ -1,0 +1,11 @@
+"""Mode strengths vs time of deep linear networks: theory vs simulation (Saxe et al. 2013).
+
+Usage: python experiments/saxe_modes.py [--scale large]
+"""
+
+import sys
+
+from nnlab.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["run", "saxe_modes", *sys.argv[1:]]))
