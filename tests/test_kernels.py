@@ -283,3 +283,40 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
         check=False,
     )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_row_chunked_forward_equals_one_pass(x64, monkeypatch):
+    from nnlab.kernels import _compute
+
+    x1, x2 = _data(n1=23, n2=9)
+    net = _mlp()
+    ref = nnlab.kernel(net, x1, x2)
+    ref_sym = nnlab.kernel(net, x1)
+    # Force chunks of MIN_CHUNK_ROWS rows (23 rows -> 6 chunks, the last one padded).
+    monkeypatch.setattr(_compute, "CHUNK_ENTRIES", 1)
+    _compute._forward_jit.clear_cache()
+    try:
+        for got, want in ((nnlab.kernel(net, x1, x2), ref), (nnlab.kernel(net, x1), ref_sym)):
+            for name in ("nngp", "ntk", "cov1", "cov2"):
+                np.testing.assert_allclose(
+                    getattr(got, name), getattr(want, name), rtol=1e-13, err_msg=name
+                )
+    finally:
+        _compute._forward_jit.clear_cache()
+
+
+def test_vectorised_inverse_trig_matches_numpy(x64):
+    from nnlab.layers._inverse_trig import arccos, arcsin
+
+    x = np.linspace(-1.0, 1.0, 200001)
+    acos, asin = np.asarray(arccos(jnp.asarray(x))), np.asarray(arcsin(jnp.asarray(x)))
+    # A 15-term polynomial fitted to the exact series: relative error at machine precision.
+    np.testing.assert_allclose(acos, np.arccos(x), rtol=2e-15, atol=0)
+    np.testing.assert_allclose(asin, np.arcsin(x), rtol=2e-15, atol=1e-300)
+    g = jax.vmap(jax.grad(arccos))(jnp.asarray([-0.9, -0.2, 0.3, 0.99]))
+    np.testing.assert_allclose(
+        g, -1 / np.sqrt(1 - np.array([-0.9, -0.2, 0.3, 0.99]) ** 2), rtol=1e-14
+    )
+    x32 = jnp.asarray(x, jnp.float32)
+    err32 = np.abs(np.asarray(arccos(x32), np.float64) - np.arccos(np.asarray(x32, np.float64)))
+    assert err32.max() < 1e-6  # float32 rounding of the angle (max angle π, eps 1.2e-7)

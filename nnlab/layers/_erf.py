@@ -16,6 +16,7 @@ from jax.scipy.special import erf
 
 from ._base import Array, layer
 from ._elementwise_base import Activation, correlation
+from ._inverse_trig import arcsin
 
 
 @layer
@@ -44,7 +45,7 @@ class Erf(Activation):
         # phase rounding differences between a diagonal entry and its variance grow with depth.
         corr, s = correlation(k, v1, v2)
         rho = 2.0 * b2 * corr * s / (r1 * r2)
-        nngp = self.a**2 * (2.0 / jnp.pi) * jnp.arcsin(rho) + self.c**2
+        nngp = self.a**2 * (2.0 / jnp.pi) * arcsin(rho) + self.c**2
         dot = None
         if need_dot:
             # sqrt((1+2b²v1)(1+2b²v2) - 4b⁴k²) = r1 r2 sqrt(1 - ρ²), computed without overflow.

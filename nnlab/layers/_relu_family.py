@@ -16,11 +16,12 @@ import jax.numpy as jnp
 
 from ._base import Array, layer
 from ._elementwise_base import Activation, correlation
+from ._inverse_trig import arccos
 
 
 def ab_relu_kernel(c, v1, v2, a, b, need_dot: bool):
     rho, s = correlation(c, v1, v2)
-    theta = jnp.arccos(rho)
+    theta = arccos(rho)
     sin = jnp.sqrt(1.0 - rho * rho)
     same = (a * a + b * b) * (sin + (jnp.pi - theta) * rho)
     cross = 2.0 * a * b * (sin - theta * rho)
