@@ -66,7 +66,8 @@ def run_meanfield_fluctuations(config, seed):
     y = _teacher(x)
     x_test = jax.random.normal(kt, (n_test, dim))
 
-    ref = _flow_ensemble(kref, cfg["n_reference"], cfg["n_ref_seeds"], x, y, x_test, cfg)
+    n_ref = cfg["n_reference"]
+    ref = _flow_ensemble(kref, n_ref, cfg["n_ref_seeds"], x, y, x_test, cfg)
     f_ref = np.asarray(ref.f_test.mean(axis=0))  # (n_records, n_test)
     times = np.asarray(ref.times[0])
 
@@ -179,7 +180,13 @@ def run_meanfield_fluctuations(config, seed):
     figures = {
         "std_sqrtN_over_time": _std_over_time_figure(times, std_t, widths),
         "loss_curves": _loss_figure(times, losses, widths, np.asarray(ref.loss).mean(0), cfg),
-        "particle_density": _density_figure(x, y, cfg, dim, jax.random.fold_in(root, 7)),
+        "particle_density": _density_figure(
+            [
+                (0.0, mf.init_particles(jax.random.split(kref, cfg["n_ref_seeds"])[0], n_ref, dim)),
+                (t_final, jax.tree.map(lambda leaf: leaf[0], ref.particles)),
+            ],
+            n_ref,
+        ),
     }
     notes = (
         f"Fits: std exponent {fit_std.exponent:.3f} (95% CI [{fit_std.ci_low:.3f}, "
@@ -233,20 +240,10 @@ def _loss_figure(times, losses, widths, ref_loss, cfg):
     return fig
 
 
-def _density_figure(x, y, cfg, dim, key):
-    """Histograms of (a, |w|) at a few times, for the reference width."""
+def _density_figure(snapshots, n):
+    """Histograms of (a, |w|) at the given (time, particles) snapshots."""
     from matplotlib.figure import Figure
 
-    n = cfg["n_reference"]
-    p = mf.init_particles(key, n, dim)
-    stops = cfg["density_times"]
-    snapshots = [(0.0, p)]
-    t = 0.0
-    for stop in stops:
-        steps = max(1, round((stop - t) / cfg["dt"]))
-        p = mf.particle_gradient_flow(p, x, y, dt=cfg["dt"], n_steps=steps, n_records=2).particles
-        t += steps * cfg["dt"]
-        snapshots.append((t, p))
     a_all = np.concatenate([np.asarray(s.a) for _, s in snapshots])
     r_all = np.concatenate([np.linalg.norm(np.asarray(s.w), axis=1) for _, s in snapshots])
     a_range = tuple(np.quantile(a_all, [0.002, 0.998]))
@@ -287,7 +284,6 @@ register(
             "dt": 0.2,
             "n_steps": 100,
             "n_records": 11,
-            "density_times": [2.0, 20.0],
         },
         large={
             "dim": 16,
@@ -302,7 +298,6 @@ register(
             "dt": 0.2,
             "n_steps": 500,
             "n_records": 11,
-            "density_times": [5.0, 100.0],
         },
     )
 )
