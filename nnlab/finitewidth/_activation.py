@@ -32,7 +32,9 @@ def as_float(value, argname: str) -> jax.Array:
     try:
         arr = jnp.asarray(value)
     except TypeError as err:
-        raise TypeError(f"{argname} must be a number or array, got {type(value).__name__}.") from err
+        raise TypeError(
+            f"{argname} must be a number or array, got {type(value).__name__}."
+        ) from err
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         if not (jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_):
             raise TypeError(f"{argname} must be real, got dtype {arr.dtype}.")

@@ -79,7 +79,7 @@ def gaussian_expectation(
     k = jnp.asarray(variance)
     if not jnp.issubdtype(k.dtype, jnp.floating):
         k = k.astype(jnp.result_type(float))
-    x = jnp.asarray(nodes, k.dtype)
+    x = jnp.asarray(nodes, k.dtype).reshape((1,) * k.ndim + (-1,))
     w = jnp.asarray(weights, k.dtype)
     r = jnp.sqrt(jnp.maximum(k, 0.0))[..., None]
     return (f(r * x) + f(-r * x)) @ w

@@ -100,23 +100,31 @@ def sample_preactivations(
     n0 = x.shape[0]
     dtype = x.dtype
 
-    def one_network(k):
-        keys = jax.random.split(k, 2 * depth)
-        zs = []
-        for ell in range(depth):
-            kw, kb = keys[2 * ell], keys[2 * ell + 1]
-            h = x if ell == 0 else fn(zs[-1])
-            fan_in = n0 if ell == 0 else width
-            b = jnp.sqrt(c_b) * jax.random.normal(kb, (width,), dtype)
-            if method == "dense":
-                w = jax.random.normal(kw, (width, fan_in), dtype)
-                zs.append(b + jnp.sqrt(c_w / fan_in) * (w @ h))
-            else:
-                g = jax.random.normal(kw, (width,), dtype)
-                zs.append(b + jnp.sqrt(c_w / fan_in) * jnp.linalg.norm(h) * g)
-        z = jnp.stack(zs)
+    def layer(k, h, fan_in):
+        kw, kb = jax.random.split(k)
+        b = jnp.sqrt(c_b) * jax.random.normal(kb, (width,), dtype)
+        if method == "dense":
+            w = jax.random.normal(kw, (width, fan_in), dtype)
+            return b + jnp.sqrt(c_w / fan_in) * (w @ h)
+        g = jax.random.normal(kw, (width,), dtype)
+        return b + jnp.sqrt(c_w / fan_in) * jnp.linalg.norm(h) * g
+
+    def moments(z):
         z2 = z * z
-        return jnp.mean(z2, axis=-1), jnp.mean(z2 * z2, axis=-1), zs[-1]
+        return jnp.mean(z2), jnp.mean(z2 * z2)
+
+    def one_network(k):
+        z1 = layer(jax.random.fold_in(k, 0), x, n0)
+
+        def step(z, ell):  # a scan over layers compiles the layer body once
+            z_next = layer(jax.random.fold_in(k, ell), fn(z), width)
+            return z_next, moments(z_next)
+
+        z_last, (m2, m4) = jax.lax.scan(step, z1, jnp.arange(1, depth))
+        first = moments(z1)
+        m2 = jnp.concatenate([first[0][None], m2])
+        m4 = jnp.concatenate([first[1][None], m4])
+        return m2, m4, z_last
 
     keys = jax.random.split(key, n_networks)
     m2, m4, last = jax.lax.map(one_network, keys, batch_size=chunk_size)

@@ -117,7 +117,9 @@ def finite_width_recursion(
         m2 = gaussian_expectation(lambda z: fn(z) ** 2, k, degree)
         m4 = gaussian_expectation(lambda z: fn(z) ** 4, k, degree)
         ks = jnp.maximum(k, jnp.sqrt(jnp.finfo(dtype).tiny))
-        he = gaussian_expectation(lambda z: fn(z) ** 2 * _he4(z / jnp.sqrt(ks)[..., None]), k, degree)
+        he = gaussian_expectation(
+            lambda z: fn(z) ** 2 * _he4(z / jnp.sqrt(ks)[..., None]), k, degree
+        )
         k_next = c_b + c_w * m2
         v_next = par**2 * v + c_w**2 * (m4 - m2**2)
         g1_next = par * g1 + c_w * v * he / (8.0 * ks**2)
@@ -145,7 +147,7 @@ def scale_invariant_kurtosis(depth: int, width, a_plus=1.0, a_minus=0.0) -> jax.
     m2 = (a_plus**2 + a_minus**2) / 2.0
     m4 = 1.5 * (a_plus**4 + a_minus**4)
     growth = 1.0 + (m4 - m2**2) / (n[..., None] * m2**2)
-    ell = jnp.arange(depth, dtype=n.dtype)
+    ell = jnp.arange(depth, dtype=n.dtype).reshape((1,) * n.ndim + (depth,))
     return 3.0 * (growth**ell - 1.0)
 
 
