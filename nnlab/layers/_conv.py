@@ -161,6 +161,7 @@ def conv_covariance_map(
         for axes, pad in zip(axes_list, pads):
             a = pad_axes(a, axes, pad, circular=True)
         pads = [(0, 0)] * len(pads)
+        sizes = [a.shape[axes[0]] for axes in axes_list]
     n_outs = [
         (size + lo + hi - f) // st + 1
         for size, (lo, hi), f, st in zip(sizes, pads, filter_shape, strides)
@@ -270,6 +271,8 @@ class Conv:
         y = lax.conv_general_dilated(
             x, w, self.strides, pads, dimension_numbers=numbers, precision=lax.Precision.HIGHEST
         )
+        if b is not None:
+            b = b.reshape((1,) * (y.ndim - 1) + (-1,))
         if self.parameterization == "ntk":
             y = (self.W_std / jnp.sqrt(math.prod(w.shape[:-1]))) * y
             return y if b is None else y + self.b_std * b

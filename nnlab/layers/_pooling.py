@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from nnlab.kernels._kernel import Kernel
@@ -123,7 +124,7 @@ class AvgPool:
         check_rank(self._name, x.shape, (d + 2,), shape_name(d))
         total = lax.reduce_window(
             x,
-            jnp.zeros((), x.dtype),
+            np.zeros((), x.dtype),  # concrete, so JAX sees a differentiable sum window
             lax.add,
             (1, *self.window_shape, 1),
             (1, *self.strides, 1),
