@@ -219,8 +219,7 @@ def learning_time(s, u0, u_f, tau=1.0, depth: int = 2):
       the learning time, with the broadcast shape of the inputs.
 
     Example:
-      >>> import functools
-import math
+      >>> import math
       >>> t = learning_time(1.0, 1e-3, 0.5, tau=1.0, depth=2)
       >>> math.isclose(float(t), 0.5 * math.log(999.0), rel_tol=1e-5)
       True
