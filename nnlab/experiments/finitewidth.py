@@ -210,7 +210,8 @@ def run_finite_width_kurtosis(config, seed):
     # Leading order 3V/(nK²) from the quadrature recursion: its O(ℓ²/n²) remainder is below the
     # Monte Carlo noise only once depth/width is small, so this claim uses widths >= min_width_lo.
     lo = w_arr >= config["min_width_lo"]
-    tanh_lo = np.asarray(tanh_th.excess_kurtosis(w_arr[:, None]))[:, 1:]
+    v_over_k2 = np.asarray(tanh_th.vertex / tanh_th.kernel**2)
+    tanh_lo = (3.0 * v_over_k2[None, :] / w_arr[:, None])[:, 1:]  # 3V/(nK²)
     comparisons.append(
         Comparison(
             "tanh_kurtosis_leading_order",
