@@ -22,9 +22,10 @@ mean-field learn features (hidden-activation updates Θ(1) in width); NTK and st
 parameterizations do not (updates ``O(1/sqrt(n))``; standard at ``c = 0`` is unstable).
 
 Constant factors: ``W_std`` (and ``1/sqrt(d)`` for the input layer, ``d`` the input
-dimension) scale the initial values when ``a = 0`` and the multiplier otherwise (mean-field
-places them as muP does, so the two train identically), so 'ntk' and 'standard' weights
-coincide with :class:`nnlab.layers.Dense`; biases are
+dimension) scale the initial values in 'standard', the multiplier in 'ntk' (so both coincide
+with :class:`nnlab.layers.Dense`), and in muP the initial values where ``a = 0`` and the
+multiplier elsewhere; mean-field places them as muP does, so the two train identically.
+Biases are
 ``b_std · n^{-a} β`` with ``β ~ N(0, n^{-2b})``.
 """
 
@@ -149,7 +150,8 @@ class MLP:
         # Constants sit in the init when the weight is used as is (a = 0, as Dense does);
         # mean-field follows muP's placement so that the θ-shift symmetry holds exactly.
         ref = "mup" if self.parameterization == "meanfield" else self.parameterization
-        if abc(ref, role).a == 0:
+        in_init = ref == "standard" or (ref != "ntk" and abc(ref, role).a == 0)
+        if in_init:
             return mult, std * const
         return mult * const, std
 
@@ -186,7 +188,8 @@ class MLP:
             z = mult * (h @ params[i]["W"])
             if params[i]["b"] is not None:
                 e = abc(self.parameterization, self._bias_role(i))
-                z = z + self.b_std * self.width ** (-e.a) * params[i]["b"]
+                b = self.b_std * self.width ** (-e.a) * params[i]["b"]
+                z = z + jnp.broadcast_to(b, z.shape)
             h = z if i == self.depth else phi(z)
             out.append(h)
         return out

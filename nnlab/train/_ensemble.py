@@ -37,9 +37,7 @@ def _member_keys(seeds, key):
         if seeds.ndim != 1:
             raise ValueError(f"seeds as keys must be 1-D, got shape {seeds.shape}.")
         return seeds
-    raise TypeError(
-        f"seeds must be an int count or a 1-D array of jax.random keys, got {seeds!r}."
-    )
+    raise TypeError(f"seeds must be an int count or a 1-D array of jax.random keys, got {seeds!r}.")
 
 
 def _grid(hyperparams) -> dict[str, np.ndarray]:
@@ -192,9 +190,7 @@ def train_ensemble(
     def constrain(tree):
         if sharding is None:
             return tree
-        return jax.tree_util.tree_map(
-            lambda a: jax.lax.with_sharding_constraint(a, sharding), tree
-        )
+        return jax.tree_util.tree_map(lambda a: jax.lax.with_sharding_constraint(a, sharding), tree)
 
     def start_one(kd, hp, d):
         k = jax.random.wrap_key_data(kd, impl=impl)
@@ -209,7 +205,12 @@ def train_ensemble(
 
     with matmul_precision(precision):
         state, logs = drive(
-            start, advance, (key_data, hp_flat, data), n_logs, progress, time_axis=1,
+            start,
+            advance,
+            (key_data, hp_flat, data),
+            n_logs,
+            progress,
+            time_axis=1,
             desc="ensemble",
         )
     final, logs = _to_host((final_fields(state), logs))
