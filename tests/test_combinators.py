@@ -93,7 +93,7 @@ def test_monte_carlo_branching_networks_match(x64, key, name):
         x = jax.random.normal(jax.random.key(1), (4, 6, 3), jnp.float64)
     else:
         x = jax.random.normal(jax.random.key(1), (4, 5), jnp.float64)
-    nngp_s, ntk_s = _mc_kernels(net, x, 48, key)
+    nngp_s, ntk_s = _mc_kernels(net, x, 32, key)
     k = nnlab.kernel(net, x)
     _assert_within_se(nngp_s, k.nngp)
     _assert_within_se(ntk_s, k.ntk)
