@@ -1,0 +1,140 @@
+r"""Training phases of MSE gradient descent: lazy, catapult, divergent.
+
+Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari (2020, arXiv:2003.02218): with ``λ0`` the
+top eigenvalue of the (loss-normalised) NTK at initialisation and learning rate ``η``,
+
+* ``η < 2/λ0``: lazy. Every NTK mode of the residual contracts by ``|1 - ηλ| < 1``; the
+  kernel barely moves and the loss decreases monotonically.
+* ``2/λ0 < η < η_max``: catapult. The top mode grows (the loss spikes), which drives λ down
+  until ``ηλ < 2``; then training converges in a flatter region.
+* ``η > η_max``: divergent. ``η_max = 4/λ0`` for the uv model and for the neural quadratic
+  model of a two-layer network (Zhu, Liu, Radhakrishnan & Belkin 2022, arXiv:2205.11787);
+  Lewkowycz et al. measure ``η_max ≈ 12/λ0`` for deep ReLU networks.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Phase(enum.IntEnum):
+    """Phase of a gradient-descent trajectory; the integer values are the codes returned by
+    :func:`phase_codes`."""
+
+    LAZY = 0
+    CATAPULT = 1
+    DIVERGENT = 2
+
+
+class CatapultThresholds(NamedTuple):
+    """Learning rates bounding the phases: ``lazy < lazy_max < catapult < catapult_max``."""
+
+    lazy_max: jax.Array
+    catapult_max: jax.Array
+
+
+def catapult_thresholds(lam0) -> CatapultThresholds:
+    r"""Phase boundaries ``(2/λ0, 4/λ0)`` of the uv model / two-layer NQM.
+
+    Lewkowycz et al. (2020, arXiv:2003.02218), section 2: for MSE and NTK ``λ0``, GD is lazy
+    for ``η < 2/λ0``, catapults for ``2/λ0 < η < 4/λ0`` and diverges for ``η > 4/λ0``.
+    Zhu et al. (2022, arXiv:2205.11787) show the same for the neural quadratic model.
+
+    Args:
+      lam0: positive NTK eigenvalue(s) at initialisation (any shape).
+
+    Returns:
+      :class:`CatapultThresholds` ``(2/λ0, 4/λ0)``.
+
+    Example:
+      >>> catapult_thresholds(2.0)
+      CatapultThresholds(lazy_max=Array(1., ...), catapult_max=Array(2., ...))
+    """
+    if not isinstance(lam0, jax.core.Tracer):
+        a = np.asarray(lam0)
+        if a.dtype.kind not in "iuf" or not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise ValueError(f"lam0 must be positive and finite, got {lam0!r}.")
+    lam0 = jnp.asarray(lam0, dtype=jnp.result_type(float))
+    return CatapultThresholds(2.0 / lam0, 4.0 / lam0)
+
+
+def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0):
+    r"""Phase codes (``int``, see :class:`Phase`) of trajectories; jit- and vmap-safe.
+
+    For a loss curve ``L_t`` and NTK curve ``λ_t`` (``t = 0..T``, last axis) at rate ``η``:
+
+    * DIVERGENT if any ``L_t`` or ``λ_t`` is non-finite (a trainer freezes a divergent run
+      and logs NaN), if ``L_T > converged · L_0`` (no progress), or if the loss spiked but
+      ``η λ_T ≥ 2`` (the end point is not stable).
+    * CATAPULT if the loss spiked, ``max_t L_t > (1 + spike) L_0``, and ``η λ_T < 2``.
+    * LAZY otherwise (the loss never rose above ``(1 + spike) L_0``).
+
+    Args:
+      loss: ``(..., T + 1)`` training loss, starting at initialisation.
+      lam: ``(..., T + 1)`` top NTK eigenvalue (of the loss-normalised kernel) or ``(...,)``
+        its final value.
+      lr: learning rate, broadcastable to ``loss.shape[:-1]``.
+      spike: relative loss rise that counts as a spike.
+      converged: the final loss must be below ``converged · L_0``.
+
+    Returns:
+      ``int32`` array of shape ``loss.shape[:-1]``.
+    """
+    loss = jnp.asarray(loss)
+    lam = jnp.asarray(lam)
+    lam_final = lam[..., -1] if lam.ndim == loss.ndim else lam
+    finite = jnp.all(jnp.isfinite(loss), axis=-1) & jnp.isfinite(lam_final)
+    if lam.ndim == loss.ndim:
+        finite &= jnp.all(jnp.isfinite(lam), axis=-1)
+    l0 = loss[..., 0]
+    peak = jnp.max(jnp.where(jnp.isfinite(loss), loss, jnp.inf), axis=-1)
+    spiked = peak > (1.0 + spike) * l0
+    lr = jnp.broadcast_to(jnp.asarray(lr, lam_final.dtype), lam_final.shape)
+    stable_end = lr * lam_final < 2.0
+    progress = loss[..., -1] <= converged * l0
+    divergent = ~finite | ~progress | (spiked & ~stable_end)
+    return jnp.where(divergent, Phase.DIVERGENT, jnp.where(spiked, Phase.CATAPULT, Phase.LAZY))
+
+
+def classify_phase(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0) -> Phase:
+    """The :class:`Phase` of one trajectory (host-side; see :func:`phase_codes` for the rule).
+
+    Args:
+      loss: ``(T + 1,)`` training loss from initialisation on.
+      lam: ``(T + 1,)`` top NTK eigenvalue over the same steps (or its final value).
+      lr: the learning rate (positive float).
+      spike, converged: as in :func:`phase_codes`.
+
+    Returns:
+      ``Phase.LAZY``, ``Phase.CATAPULT`` or ``Phase.DIVERGENT``.
+
+    Example:
+      >>> import numpy as np
+      >>> t = np.arange(50)
+      >>> lam = np.where(t < 10, 1.5, 0.8)        # λ drops below 2/η = 1.33
+      >>> loss = np.where(t < 10, 1.5 ** t, 0.5 ** t)  # spike, then convergence
+      >>> classify_phase(loss, lam, 1.5)
+      <Phase.CATAPULT: 1>
+      >>> classify_phase(0.5 ** t, np.ones(50), 1.0)
+      <Phase.LAZY: 0>
+    """
+    loss_a = np.asarray(loss, dtype=np.float64)
+    lam_a = np.asarray(lam, dtype=np.float64)
+    if loss_a.ndim != 1 or loss_a.size < 2:
+        raise ValueError(f"loss must be 1-D with at least 2 steps, got shape {loss_a.shape}.")
+    if lam_a.ndim not in (0, 1) or (lam_a.ndim == 1 and lam_a.shape != loss_a.shape):
+        raise ValueError(
+            f"lam must be a scalar (final value) or have the shape of loss {loss_a.shape}, got "
+            f"shape {lam_a.shape}."
+        )
+    if isinstance(lr, bool) or not np.isscalar(lr) or not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}.")
+    if not spike >= 0:
+        raise ValueError(f"spike must be non-negative, got {spike!r}.")
+    code = phase_codes(loss_a, lam_a, float(lr), spike=spike, converged=converged)
+    return Phase(int(code))
