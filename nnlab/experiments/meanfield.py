@@ -42,13 +42,15 @@ def _flow_ensemble(key, n, n_seeds, x, y, x_test, cfg):
             activation="relu",
         )
 
+    # One compiled program per width (init + flow): eager vmapped init would compile every
+    # random op separately.
+    batched = jax.jit(jax.vmap(one))
     if cfg.get("seed_batch") and n_seeds > cfg["seed_batch"]:
         outs = [
-            jax.vmap(one)(keys[i : i + cfg["seed_batch"]])
-            for i in range(0, n_seeds, cfg["seed_batch"])
+            batched(keys[i : i + cfg["seed_batch"]]) for i in range(0, n_seeds, cfg["seed_batch"])
         ]
         return jax.tree.map(lambda *a: jnp.concatenate(a), *outs)
-    return jax.vmap(one)(keys)
+    return batched(keys)
 
 
 def _teacher(x):
@@ -93,7 +95,7 @@ def run_meanfield_fluctuations(config, seed):
         def out0(kk, n=n):
             return mf.meanfield_apply(mf.init_particles(kk, n, dim), x_test)
 
-        f0.append(np.asarray(jax.vmap(out0)(jax.random.split(k, init_seeds))))
+        f0.append(np.asarray(jax.jit(jax.vmap(out0))(jax.random.split(k, init_seeds))))
     f0 = np.array(f0)  # (widths, init_seeds, test)
     std0 = np.sqrt(np.mean(np.var(f0, axis=1, ddof=1), axis=-1))
     exact0 = math.sqrt(float(jnp.mean(jnp.sum(x_test**2, axis=1))) / (2.0 * dim))
