@@ -1,0 +1,72 @@
+"""The exact (erf-based) GELU ``φ(x) = x Φ(x)`` with ``Φ`` the standard normal CDF.
+
+Closed forms (Tsuchida, Pearce, van der Heide, Roosta & Gallagher 2021,
+"Avoiding kernel fixed points: computing with ELU and GELU infinite networks",
+arXiv:2002.08517). Writing ``Φ(u) = P(a < u)`` with an independent ``a ~ N(0,1)``
+turns ``E[φ(u) φ(v)]`` into a second moment of a bivariate normal over an
+orthant. With ``S² = (1 + v1)(1 + v2)``, ``r = c / S`` and ``Δ = S² - c²``:
+
+    T = c (1/4 + arcsin(r) / (2π))
+        + (v1 v2 S² + c² (1 - v1 v2)) / (2π S² sqrt(Δ)),
+    Ṫ = ∂T/∂c = 1/4 + arcsin(r) / (2π) + c ((2 + v1 + v2) Δ + S²) / (2π S² Δ^{3/2}).
+
+(``Ṫ = ∂T/∂c`` is Price's theorem.) At ``c = 0`` these reduce to
+``E[φ(u)] E[φ(v)] = v1 v2 / (2π S)`` and ``E[φ'(u)] E[φ'(v)] = 1/4``.
+
+For float32 stability in deep networks everything is evaluated through
+``b_i = 1/(1 + v_i)``, ``a_i = v_i b_i`` and the clipped correlation ``ρ = c /
+sqrt(v1 v2)``: ``r = ρ sqrt(a1 a2)``, ``1 - r² = b1 + b2 - b1 b2 + a1 a2 (1 - ρ²)``
+(no cancellation), so no intermediate overflows when ``v1 v2`` would.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax.scipy.special import ndtr
+
+from ._base import Array, layer
+from ._elementwise_base import Activation, correlation
+
+
+def gelu_kernel(c: Array, v1: Array, v2: Array, need_dot: bool):
+    """``(T, Ṫ)`` of the exact GELU for covariance ``c`` and variances ``v1, v2``."""
+    rho, sv = correlation(c, v1, v2)
+    b1 = 1.0 / (1.0 + jnp.maximum(v1, 0.0))
+    b2 = 1.0 / (1.0 + jnp.maximum(v2, 0.0))
+    a1, a2 = 1.0 - b1, 1.0 - b2
+    r = rho * jnp.sqrt(a1 * a2)
+    one_minus_r2 = b1 + b2 - b1 * b2 + a1 * a2 * (1.0 - rho) * (1.0 + rho)
+    root = jnp.sqrt(one_minus_r2)
+    orthant = 0.25 + jnp.arcsin(r) / (2.0 * jnp.pi)
+    # (v1 v2 S² + c²(1 - v1 v2)) / (S² sqrt Δ)
+    #   = (sv sqrt(a1 a2)(1 - r²) + r² sqrt(b1 b2)) / sqrt(1 - r²)
+    tail = (sv * jnp.sqrt(a1 * a2) * one_minus_r2 + r * r * jnp.sqrt(b1 * b2)) / root
+    nngp = c * orthant + tail / (2.0 * jnp.pi)
+    dot = None
+    if need_dot:
+        # c((2+v1+v2)Δ + S²)/(S² Δ^{3/2}) = r((b1+b2)(1-r²) + b1 b2) / (1-r²)^{3/2}
+        dot = orthant + r * ((b1 + b2) * one_minus_r2 + b1 * b2) / (
+            2.0 * jnp.pi * one_minus_r2 * root
+        )
+    return nngp, dot
+
+
+@layer
+class Gelu(Activation):
+    """Exact GELU ``φ(x) = x Φ(x)`` (Hendrycks & Gimpel 2016, arXiv:1606.08415).
+
+    Kernel: the closed form of Tsuchida et al. (2021, arXiv:2002.08517), see
+    the module docstring. Matches neural-tangents' ``Gelu(approximate=False)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from nnlab import layers as nl
+      >>> round(float(nl.Gelu().apply((), jnp.array(1.0))), 4)
+      0.8413
+    """
+
+    def fn(self, x: Array) -> Array:
+        return x * ndtr(x)
+
+    def kernel_fns(self, c, v1, v2, need_dot):
+        return gelu_kernel(c, v1, v2, need_dot)
