@@ -59,9 +59,11 @@ def _forward(net, x1, x2, compute_ntk: bool, diagonal_spatial: bool) -> Kernel:
     return k
 
 
-# Entries (rows x N2 x spatial pairs) per row chunk: ~0.5 MB per float32 array, so the dozens of
-# elementwise passes of a deep kernel recursion run in cache instead of streaming from memory
-# (about 2x faster on CPU for N = 2000 MLPs; see benchmarks/kernels.py).
+# Entries (rows x N2 x spatial pairs) per row chunk on CPU: ~0.5 MB per float32 array, so the
+# dozens of elementwise passes of a deep kernel recursion run in cache instead of streaming from
+# memory (about 2x faster on CPU for N = 2000 MLPs; see benchmarks/kernels.py). Accelerators
+# get no chunks: their parallelism needs the whole array, and a sequential loop over thousands
+# of small chunks made an N = 20000 GPU kernel 40x slower than one pass.
 CHUNK_ENTRIES = 1 << 17
 # At least this many rows per chunk: every chunk recomputes x2's own covariance (cov2), which
 # costs as much as one row of the cross kernel, so this caps that overhead at 25%.
@@ -72,6 +74,8 @@ def _forward_rows(net, x1, x2, compute_ntk: bool, diagonal_spatial: bool) -> Ker
     """``_forward`` over row chunks of ``x1`` (``lax.map``); the same numbers, cache-sized work."""
     n1 = x1.shape[0]
     xb = x1 if x2 is None else x2
+    if jax.default_backend() != "cpu":
+        return _forward(net, x1, x2, compute_ntk, diagonal_spatial)
     spatial = math.prod(x1.shape[1:-1])
     pairs = spatial if diagonal_spatial else spatial * spatial
     rows = max(MIN_CHUNK_ROWS, CHUNK_ENTRIES // (xb.shape[0] * pairs))
