@@ -63,7 +63,7 @@ def catapult_thresholds(lam0) -> CatapultThresholds:
     return CatapultThresholds(2.0 / lam0, 4.0 / lam0)
 
 
-def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0):
+def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0, floor=1e-4):
     r"""Phase codes (``int``, see :class:`Phase`) of trajectories; jit- and vmap-safe.
 
     For a loss curve ``L_t`` and NTK curve ``λ_t`` (``t = 0..T``, last axis) at rate ``η``:
@@ -71,8 +71,13 @@ def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0):
     * DIVERGENT if any ``L_t`` or ``λ_t`` is non-finite (a trainer freezes a divergent run
       and logs NaN), if ``L_T > converged · L_0`` (no progress), or if the loss spiked but
       ``η λ_T ≥ 2`` (the end point is not stable).
-    * CATAPULT if the loss spiked, ``max_t L_t > (1 + spike) L_0``, and ``η λ_T < 2``.
-    * LAZY otherwise (the loss never rose above ``(1 + spike) L_0``).
+    * CATAPULT if the loss spiked and ``η λ_T < 2``. A spike is a rise of the loss above its
+      running minimum, ``max_t L_t / max(min_{s≤t} L_s, floor · L_0) > 1 + spike``: in the
+      lazy phase every NTK mode of the residual contracts, so the loss never rises, while a
+      catapult grows the top mode from wherever the other modes have brought the loss
+      (with several examples the rise above ``L_0`` itself can be small). The ``floor``
+      ignores float rounding of an already converged loss.
+    * LAZY otherwise.
 
     Args:
       loss: ``(..., T + 1)`` training loss, starting at initialisation.
@@ -81,6 +86,7 @@ def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0):
       lr: learning rate, broadcastable to ``loss.shape[:-1]``.
       spike: relative loss rise that counts as a spike.
       converged: the final loss must be below ``converged · L_0``.
+      floor: relative loss level below which rises are ignored.
 
     Returns:
       ``int32`` array of shape ``loss.shape[:-1]``.
@@ -92,8 +98,10 @@ def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0):
     if lam.ndim == loss.ndim:
         finite &= jnp.all(jnp.isfinite(lam), axis=-1)
     l0 = loss[..., 0]
-    peak = jnp.max(jnp.where(jnp.isfinite(loss), loss, jnp.inf), axis=-1)
-    spiked = peak > (1.0 + spike) * l0
+    clean = jnp.where(jnp.isfinite(loss), loss, jnp.inf)
+    running_min = jax.lax.cummin(clean, axis=clean.ndim - 1)
+    base = jnp.maximum(running_min, floor * l0[..., None])
+    spiked = jnp.any(clean > (1.0 + spike) * base, axis=-1)
     lr = jnp.broadcast_to(jnp.asarray(lr, lam_final.dtype), lam_final.shape)
     stable_end = lr * lam_final < 2.0
     progress = loss[..., -1] <= converged * l0

@@ -1,0 +1,261 @@
+"""nnlab.quadratic: uv model, NQM/linear packaging, phases and phase diagrams."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nnlab import quadratic as nq
+from nnlab.empirical import empirical_ntk
+
+
+# ----------------------------------------------------------------------------- uv model
+@pytest.mark.parametrize(
+    "n, x, y, ratio", [(7, 1.0, 0.0, 1.5), (64, 0.7, 0.3, 3.0), (300, -1.3, 2.0, 4.5)]
+)
+def test_uv_function_step_equals_parameter_gd(x64, n, x, y, ratio):
+    # The closed form is an exact identity, so float64 rounding (~1e-16 per op) is the only
+    # difference: 1e-12 relative over a few steps (before chaos amplifies it).
+    m = nq.UVModel(n, x=x, y=y)
+    p = m.init(jax.random.key(n))
+    lr = ratio / m.ntk(p)
+    s = m.state(p)
+    for _ in range(5):
+        p = m.gd_step(p, lr)
+        s = m.function_step(s, lr)
+        f_ref, lam_ref = m.apply(p), m.ntk(p)
+        assert abs(s.f - f_ref) <= 1e-12 * max(1.0, abs(f_ref))
+        assert abs(s.lam - lam_ref) <= 1e-12 * max(1.0, abs(lam_ref))
+
+
+def test_uv_matches_lewkowycz_equations(x64):
+    # y = 0, x = 1: f' = (1 - ηλ + η² f²/n) f and λ' = λ + η f²/n (ηλ - 4) (arXiv:2003.02218).
+    m = nq.UVModel(50)
+    f, lam, lr = 0.8, 1.7, 1.9
+    s = m.function_step(nq.UVState(jnp.asarray(f), jnp.asarray(lam)), lr)
+    np.testing.assert_allclose(s.f, (1 - lr * lam + lr**2 * f**2 / 50) * f, rtol=1e-14)
+    np.testing.assert_allclose(s.lam, lam + lr * f**2 / 50 * (lr * lam - 4), rtol=1e-14)
+
+
+def test_uv_simulate_jit_vmap_and_function_form(x64):
+    m = nq.UVModel(128, y=0.5)
+    p0 = m.init(jax.random.key(1))
+    lrs = jnp.array([0.3, 0.6, 0.9]) / m.ntk(p0)
+    run = jax.jit(jax.vmap(lambda lr: m.simulate(p0, lr, 40)))
+    traj = run(lrs)
+    assert traj.loss.shape == (3, 41)
+    ref = jax.vmap(lambda lr: m.simulate_function(m.state(p0), lr, 40))(lrs)
+    # lazy phase: contracting dynamics, rounding stays at the 1e-15 level
+    np.testing.assert_allclose(traj.f, ref.f, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(traj.lam, ref.lam, rtol=1e-10)
+    # explicit loop for one member
+    p = p0
+    for _ in range(40):
+        p = m.gd_step(p, lrs[1])
+    np.testing.assert_allclose(traj.f[1, -1], m.apply(p), rtol=1e-10, atol=1e-12)
+
+
+def test_uv_init_ntk_scale():
+    # u, v ~ N(0, 1): λ0 = (|u|² + |v|²)/n has mean 2 and sd 2/sqrt(n) (chi-square).
+    lam = jax.vmap(lambda k: nq.UVModel(400).ntk(nq.UVModel(400).init(k)))(
+        jax.random.split(jax.random.key(0), 64)
+    )
+    assert abs(float(jnp.mean(lam)) - 2.0) < 4 * 0.1 / 8  # 4 standard errors
+
+
+def test_uv_errors():
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        nq.UVModel(0)
+    with pytest.raises(ValueError, match="x must be non-zero"):
+        nq.UVModel(4, x=0.0)
+    with pytest.raises(TypeError, match="y must be a real number"):
+        nq.UVModel(4, y="a")
+    m = nq.UVModel(4)
+    p = m.init(jax.random.key(0))
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        m.gd_step(p, -0.1)
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        m.simulate(p, 0.1, 0)
+
+
+# ----------------------------------------------------------------------------- phases
+def test_catapult_thresholds():
+    t = nq.catapult_thresholds(jnp.array([0.5, 2.0]))
+    np.testing.assert_allclose(t.lazy_max, [4.0, 1.0])
+    np.testing.assert_allclose(t.catapult_max, [8.0, 2.0])
+    assert jax.jit(nq.catapult_thresholds)(4.0).catapult_max == 1.0
+    for bad in (0.0, -1.0, np.nan):
+        with pytest.raises(ValueError, match="lam0 must be positive"):
+            nq.catapult_thresholds(bad)
+
+
+def _constructed():
+    t = np.arange(60, dtype=np.float64)
+    lr = 1.0
+    lazy = (0.5**t, np.full(60, 1.5))  # monotone decay, ηλ = 1.5 < 2
+    catapult = (np.where(t < 8, 1.6**t, 1.6**8 * 0.5 ** (t - 8)), np.where(t < 8, 2.5, 1.2))
+    exploding = (1.5**t, np.full(60, 2.5))  # never comes back
+    nan_run = (np.where(t < 5, 2.0**t, np.nan), np.where(t < 5, 3.0, np.nan))
+    unstable_end = (np.where(t < 8, 1.6**t, 0.5 ** (t - 8)), np.full(60, 2.5))  # λ stays > 2/η
+    return lr, {
+        nq.Phase.LAZY: lazy,
+        nq.Phase.CATAPULT: catapult,
+        nq.Phase.DIVERGENT: exploding,
+        "nan": nan_run,
+        "unstable": unstable_end,
+    }
+
+
+def test_classify_phase_constructed():
+    lr, runs = _constructed()
+    expected = {
+        nq.Phase.LAZY: nq.Phase.LAZY,
+        nq.Phase.CATAPULT: nq.Phase.CATAPULT,
+        nq.Phase.DIVERGENT: nq.Phase.DIVERGENT,
+        "nan": nq.Phase.DIVERGENT,
+        "unstable": nq.Phase.DIVERGENT,
+    }
+    for name, (loss, lam) in runs.items():
+        assert nq.classify_phase(loss, lam, lr) is expected[name], name
+    # final λ only, and a small spike below the threshold counts as lazy
+    loss, lam = runs[nq.Phase.CATAPULT]
+    assert nq.classify_phase(loss, lam[-1], lr) is nq.Phase.CATAPULT
+    bump = np.concatenate([[1.0, 1.05], 0.5 ** np.arange(10)])
+    assert nq.classify_phase(bump, np.ones(12), 1.0) is nq.Phase.LAZY
+
+
+def test_phase_codes_jit_vmap_matches_classify():
+    lr, runs = _constructed()
+    loss = jnp.stack([jnp.asarray(v[0]) for v in runs.values()])
+    lam = jnp.stack([jnp.asarray(v[1]) for v in runs.values()])
+    codes = jax.jit(jax.vmap(lambda a, b: nq.phase_codes(a, b, lr)))(loss, lam)
+    ref = [int(nq.classify_phase(a, b, lr)) for a, b in zip(np.asarray(loss), np.asarray(lam))]
+    assert codes.tolist() == ref
+    # batched call with per-row learning rates
+    batched = nq.phase_codes(loss, lam, jnp.full((loss.shape[0],), lr))
+    assert batched.tolist() == ref
+
+
+def test_classify_phase_errors():
+    with pytest.raises(ValueError, match="loss must be 1-D"):
+        nq.classify_phase(np.ones((2, 3)), np.ones(3), 1.0)
+    with pytest.raises(ValueError, match="lam must be a scalar"):
+        nq.classify_phase(np.ones(5), np.ones(4), 1.0)
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        nq.classify_phase(np.ones(5), np.ones(5), -1.0)
+
+
+def test_uv_phase_diagram_phases():
+    ratios = [0.5, 1.5, 2.5, 3.5, 4.5, 6.0]
+    d = nq.uv_phase_diagram(nq.UVModel(256), ratios, key=jax.random.key(0), seeds=3, steps=200)
+    expected = [0, 0, 1, 1, 2, 2]
+    assert d.phase.tolist() == [expected] * 3
+    cat = d.phase == nq.Phase.CATAPULT
+    assert np.all(d.lr[cat] * d.lam_final[cat] < 2.0)
+    assert np.all(d.loss_peak[cat] > 1.1) and np.all(d.loss_peak[:, :2] <= 1.0 + 1e-6)
+    with pytest.raises(ValueError, match="ratios must be"):
+        nq.uv_phase_diagram(nq.UVModel(8), [-1.0], key=jax.random.key(0), seeds=1, steps=2)
+    with pytest.raises(TypeError, match="model must be a UVModel"):
+        nq.uv_phase_diagram("uv", [1.0], key=jax.random.key(0), seeds=1, steps=2)
+
+
+# ------------------------------------------------------------------ NQM and linear models
+def _f(p, x):
+    return jnp.tanh(x @ p["w"]) @ p["a"]
+
+
+def _params(key):
+    k1, k2 = jax.random.split(key)
+    return {"w": jax.random.normal(k1, (3, 5)), "a": jax.random.normal(k2, (5, 1))}
+
+
+def test_quadratic_and_linear_models_match_dense_taylor(x64):
+    # Independent reference: dense Jacobian and Hessian of the flattened parameters.
+    p0 = _params(jax.random.key(0))
+    p1 = jax.tree_util.tree_map(lambda a: a + 0.1, _params(jax.random.key(1)))
+    x = jax.random.normal(jax.random.key(2), (4, 3))
+    flat0, unravel = jax.flatten_util.ravel_pytree(p0)
+    flat1, _ = jax.flatten_util.ravel_pytree(p1)
+    g = lambda v: _f(unravel(v), x).reshape(-1)  # noqa: E731
+    d = flat1 - flat0
+    jac = jax.jacfwd(g)(flat0)
+    hess = jax.hessian(g)(flat0)
+    lin_ref = g(flat0) + jac @ d
+    quad_ref = lin_ref + 0.5 * jnp.einsum("opq,p,q->o", hess, d, d)
+    np.testing.assert_allclose(
+        nq.linear_model(_f, p0)(p1, x).reshape(-1), lin_ref, rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        nq.quadratic_model(_f, p0)(p1, x).reshape(-1), quad_ref, rtol=1e-12, atol=1e-12
+    )
+    with pytest.raises(TypeError, match="apply_fn must be a function"):
+        nq.quadratic_model(None, p0)
+
+
+@pytest.mark.parametrize("order", [None, 1, 2])
+def test_taylor_ensemble_model(x64, order):
+    m = nq.taylor_ensemble_model(_f, _params, order)
+    p = m.init_fn(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(2), (4, 3))
+    np.testing.assert_allclose(m.apply_fn(p, x), _f(p.params, x), rtol=1e-12)
+    # the anchor receives no gradient, the parameters do
+    grads = jax.grad(lambda q: jnp.sum(m.apply_fn(q, x) ** 2))(p)
+    assert all(float(jnp.max(jnp.abs(g))) == 0.0 for g in jax.tree_util.tree_leaves(grads.anchor))
+    assert any(float(jnp.max(jnp.abs(g))) > 0.0 for g in jax.tree_util.tree_leaves(grads.params))
+    moved = nq.Anchored(jax.tree_util.tree_map(lambda a: a + 0.2, p.params), p.anchor)
+    ref = {
+        None: _f,
+        1: lambda q, z: nq.linear_model(_f, p.anchor)(q, z),
+        2: lambda q, z: nq.quadratic_model(_f, p.anchor)(q, z),
+    }[order]
+    np.testing.assert_allclose(m.apply_fn(moved, x), ref(moved.params, x), rtol=1e-12)
+    out = jax.jit(jax.vmap(m.apply_fn, in_axes=(0, None)))(
+        jax.vmap(m.init_fn)(jax.random.split(jax.random.key(3), 2)), x
+    )
+    assert out.shape == (2, 4, 1)
+    with pytest.raises(ValueError, match="order must be None"):
+        nq.taylor_ensemble_model(_f, _params, -1)
+
+
+def test_ntk_max_eigenvalue_and_scaled_sgd(x64):
+    p = _params(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(2), (6, 3))
+    k = np.asarray(empirical_ntk(_f, p, x))  # independent eNTK implementation
+    top = np.linalg.eigvalsh(k)[-1]
+    np.testing.assert_allclose(nq.ntk_max_eigenvalue(_f, p, x), top / 6, rtol=1e-10)
+    np.testing.assert_allclose(
+        nq.ntk_max_eigenvalue(_f, p, x, normalization="sum"), top, rtol=1e-10
+    )
+    opt = nq.ntk_scaled_sgd(3.0, _f, x)
+    state = opt.init(p)
+    np.testing.assert_allclose(state.lr, 3.0 / (top / 6), rtol=1e-10)
+    g = jax.tree_util.tree_map(jnp.ones_like, p)
+    upd, _ = opt.update(g, state)
+    np.testing.assert_allclose(upd["a"], -state.lr * np.ones((5, 1)), rtol=1e-12)
+    with pytest.raises(ValueError, match="normalization must be"):
+        nq.ntk_max_eigenvalue(_f, p, x, normalization="avg")
+
+
+@pytest.mark.slow
+def test_phase_diagram_linear_model_threshold():
+    # GD on a linear model with MSE is stable iff η λ_max < 2: lazy at 1.8, divergent at 2.3.
+    x = jax.random.normal(jax.random.key(0), (6, 3))
+    y = jnp.sin(x[:, :1])
+    d = nq.phase_diagram(
+        _f,
+        _params,
+        (x, y),
+        [1.8, 2.3],
+        key=jax.random.key(1),
+        seeds=2,
+        steps=120,
+        models=("linear",),
+    )["linear"]
+    assert d.phase.tolist() == [[0, 2], [0, 2]]
+    np.testing.assert_allclose(d.lam0, d.lam[:, 0, 0], rtol=1e-6)
+    with pytest.raises(ValueError, match="models must be"):
+        nq.phase_diagram(
+            _f, _params, (x, y), [1.0], key=jax.random.key(1), seeds=1, steps=2, models=("cnn",)
+        )
