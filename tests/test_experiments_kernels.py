@@ -6,7 +6,7 @@ from nnlab.experiments import run_experiment
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ntk_convergence", "learning_curves"])
+@pytest.mark.parametrize("name", ["ntk_convergence", "learning_curves", "linearized_training"])
 def test_small_config_passes_and_writes_report(tmp_path, name):
     summary = run_experiment(name, scale="small", out=tmp_path, seed=0)
     folder = tmp_path / name

@@ -23,7 +23,7 @@ def check_parameterization(name: str, value: str) -> None:
 
 
 def affine_kernel(
-    k: Kernel, W_std, b_std, fan_in: int, parameterization: str, linear_map=lambda a: a
+    k: Kernel, W_std, b_std, fan_in: int, parameterization: str, linear_map=lambda a, same=None: a
 ) -> Kernel:
     """Kernel of ``y = W x + b`` where ``linear_map`` is the map the weights induce.
 
