@@ -1,0 +1,382 @@
+"""nnlab.curvature against dense references (jax.hessian / jax.jacobian, numpy eigh)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from nnlab import curvature as cv
+from nnlab.train import Data, train
+
+
+def mlp_init(key, sizes, dtype):
+    params = []
+    for d_in, d_out in itertools.pairwise(sizes):
+        key, k1, k2 = jax.random.split(key, 3)
+        params.append(
+            {
+                "w": jax.random.normal(k1, (d_in, d_out), dtype) / np.sqrt(d_in),
+                "b": 0.1 * jax.random.normal(k2, (d_out,), dtype),
+            }
+        )
+    return params
+
+
+def mlp_apply(params, x):
+    for i, layer in enumerate(params):
+        x = x @ layer["w"] + layer["b"][None]
+        if i < len(params) - 1:
+            x = jnp.tanh(x)
+    return x
+
+
+def problem(dtype=jnp.float64, n=7, sizes=(3, 5, 2), seed=0):
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    params = mlp_init(k1, sizes, dtype)
+    x = jax.random.normal(k2, (n, sizes[0]), dtype)
+    y = jax.random.normal(k3, (n, sizes[-1]), dtype)
+    return params, x, y
+
+
+def mse(f, y):
+    return 0.5 * jnp.mean(jnp.sum(jnp.square(f - y), axis=-1))
+
+
+def xent(f, y):
+    labels = jnp.argmax(y, axis=-1)
+    logp = jax.nn.log_softmax(f, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1))
+
+
+@functools.partial(jax.jit, static_argnames="loss")
+def dense_hessian(params, x, y, loss=mse):
+    """The independent reference: jax.hessian of the loss of the raveled parameters."""
+    flat, unravel = ravel_pytree(params)
+    return jax.hessian(lambda q: loss(mlp_apply(unravel(q), x), y))(flat)
+
+
+@functools.partial(jax.jit, static_argnames="loss")
+def dense_gauss_newton(params, x, y, loss=mse):
+    flat, unravel = ravel_pytree(params)
+    f = mlp_apply(params, x)
+    jac = jax.jacobian(lambda q: mlp_apply(unravel(q), x).reshape(-1))(flat)
+    h_out = jax.hessian(lambda g: loss(g.reshape(f.shape), y))(f.reshape(-1))
+    return jac, jac.T @ h_out @ jac
+
+
+# ------------------------------------------------------------------------ operators
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_hessian_operator_matches_dense(x64, key, loss):
+    params, x, y = problem()
+    if loss == "xent":
+        y = jax.nn.one_hot(jnp.arange(7) % 2, 2, dtype=jnp.float64)
+    h = dense_hessian(params, x, y, mse if loss == "mse" else xent)
+    op = cv.hessian_operator(mlp_apply, params, x, y, loss=loss)
+    assert op.dim == h.shape[0] == 32
+    # Products are exact up to float64 rounding of O(10) operations (~1e-15 relative).
+    np.testing.assert_allclose(cv.dense(op), h, atol=1e-12)
+
+
+def test_batched_operator_equals_unbatched(x64, key):
+    # n = 7 with batch_size 3: two scanned chunks and a remainder of one example.
+    params, x, y = problem()
+    v = jax.random.normal(key, (32,), jnp.float64)
+    for make in (cv.hessian_operator, cv.gauss_newton_operator):
+        full = make(mlp_apply, params, x, y).matvec(v)
+        for loss_normalization in ("mean", "sum"):
+            a = make(mlp_apply, params, x, y, loss_normalization=loss_normalization)
+            b = make(mlp_apply, params, x, y, loss_normalization=loss_normalization, batch_size=3)
+            np.testing.assert_allclose(b.matvec(v), a.matvec(v), rtol=1e-12, atol=1e-13)
+        # sum normalisation is n times the mean
+        s = make(mlp_apply, params, x, y, loss_normalization="sum").matvec(v)
+        np.testing.assert_allclose(s, 7 * full, rtol=1e-12)
+
+
+def test_hvp_pytree():
+    p = {"a": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}
+    out = cv.hvp(lambda q: q["a"][0] ** 2 * q["b"], p, {"a": jnp.ones(2), "b": jnp.array(0.0)})
+    # H = [[2b, 0, 2a0], [0, 0, 0], [2a0, 0, 0]] times (1, 1, 0)
+    np.testing.assert_allclose(out["a"], [6.0, 0.0])
+    np.testing.assert_allclose(out["b"], 2.0)
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_gauss_newton_matches_dense(x64, loss):
+    params, x, y = problem()
+    loss_fn = mse
+    if loss == "xent":
+        y = jax.nn.one_hot(jnp.arange(7) % 2, 2, dtype=jnp.float64)
+        loss_fn = xent
+    _, g = dense_gauss_newton(params, x, y, loss_fn)
+    op = cv.gauss_newton_operator(mlp_apply, params, x, y, loss=loss)
+    np.testing.assert_allclose(cv.dense(op), g, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_gauss_newton_spectrum_is_ntk_spectrum(x64, key):
+    # For L = ½ mean ‖f − y‖², G = JᵀJ/n: its nonzero eigenvalues are those of the eNTK JJᵀ/n.
+    params, x, y = problem(n=5)
+    jac, _ = dense_gauss_newton(params, x, y)
+    ntk = np.sort(np.linalg.eigvalsh(np.asarray(jac @ jac.T)))[::-1] / 5
+    op = cv.gauss_newton_operator(mlp_apply, params, x, y)
+    eig = cv.top_eigenpairs(op, key, 10, num_iters=op.dim).eigenvalues
+    # rank(G) = n·out = 10 of P = 32; Lanczos restarts on the null space, and the Ritz
+    # values of the exact-arithmetic run are exact; rounding leaves ~1e-13.
+    np.testing.assert_allclose(eig, ntk, rtol=1e-9)
+
+
+# ------------------------------------------------------------------------ Lanczos
+def test_lanczos_basis_orthonormal_and_tridiagonal(x64, key):
+    params, x, y = problem()
+    op = cv.hessian_operator(mlp_apply, params, x, y)
+    res = cv.lanczos(op, key, 20)
+    v = res.basis
+    np.testing.assert_allclose(v @ v.T, np.eye(20), atol=1e-12)
+    np.testing.assert_allclose(v @ dense_hessian(params, x, y) @ v.T, res.tridiagonal(), atol=1e-12)
+
+
+def test_lanczos_breakdown_restarts(x64, key):
+    # A rank-2 matrix in dimension 12: the Krylov space is invariant after 3 steps; the
+    # restarts must still produce an orthonormal basis and all 12 eigenvalues.
+    u = jax.random.normal(key, (12, 2), jnp.float64)
+    a = u @ jnp.diag(jnp.array([3.0, -1.0])) @ u.T
+    res = cv.lanczos(cv.matrix_operator(a), jax.random.key(1), 12)
+    np.testing.assert_allclose(res.basis @ res.basis.T, np.eye(12), atol=1e-12)
+    np.testing.assert_allclose(
+        np.linalg.eigvalsh(res.tridiagonal()), np.linalg.eigvalsh(a), atol=1e-10
+    )
+
+
+@pytest.mark.parametrize("which", ["largest", "smallest", "magnitude"])
+def test_top_eigenpairs_match_dense(x64, key, which):
+    params, x, y = problem()
+    h = np.asarray(dense_hessian(params, x, y))
+    lam, u = np.linalg.eigh(h)
+    order = {
+        "largest": np.argsort(-lam),
+        "smallest": np.argsort(lam),
+        "magnitude": np.argsort(-np.abs(lam)),
+    }[which][:3]
+    op = cv.hessian_operator(mlp_apply, params, x, y)
+    # 24 of 32 Lanczos steps: the extremal Ritz values have converged to rounding.
+    ep = cv.top_eigenpairs(op, key, 3, num_iters=24, which=which)
+    np.testing.assert_allclose(ep.eigenvalues, lam[order], rtol=1e-6)
+    overlap = np.abs(np.sum(np.asarray(ep.eigenvectors) * u[:, order].T, axis=1))
+    np.testing.assert_allclose(overlap, 1.0, atol=1e-6)
+    # eigenvector as a pytree, and the Rayleigh quotient in that form
+    tree = op.unravel(ep.eigenvectors[0])
+    assert jax.tree_util.tree_structure(tree) == jax.tree_util.tree_structure(params)
+
+
+def test_top_eigenvalue_float32(key):
+    with jax.enable_x64(True):
+        p64, x64_, y64 = problem(jnp.float64)
+        lam = np.linalg.eigvalsh(np.asarray(dense_hessian(p64, x64_, y64)))[-1]
+        params, x, y = jax.tree_util.tree_map(np.asarray, (p64, x64_, y64))
+    params, x, y = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), (params, x, y))
+    ep = cv.top_eigenpairs(cv.hessian_operator(mlp_apply, params, x, y), key, 1, num_iters=20)
+    assert ep.eigenvalues.dtype == jnp.float32
+    # float32 data and products: relative error ~ a few ulp times the condition of λ_max.
+    np.testing.assert_allclose(ep.eigenvalues[0], lam, rtol=1e-4)
+
+
+def test_per_layer_block(x64, key):
+    params, x, y = problem()
+    h = np.asarray(dense_hessian(params, x, y))
+    # first layer: w (3x5 = 15) then b (5) in ravel order of the list [layer0, layer1]
+    leaves = jax.tree_util.tree_leaves(params)
+    sizes = [leaf.size for leaf in leaves]
+    # ravel_pytree order: layer0 b, layer0 w, layer1 b, layer1 w (dict keys sorted)
+    assert sizes == [5, 15, 2, 10]
+    block = h[:20, :20]
+    by_predicate = lambda path, leaf: path[0].idx == 0  # noqa: E731
+    by_prefix = [True, False]
+    for wrt in (by_predicate, by_prefix):
+        op = cv.hessian_operator(mlp_apply, params, x, y, wrt=wrt)
+        assert op.dim == 20
+        np.testing.assert_allclose(cv.dense(op), block, atol=1e-12)
+    ep = cv.top_eigenpairs(op, key, 2, num_iters=20)
+    np.testing.assert_allclose(ep.eigenvalues, np.linalg.eigvalsh(block)[::-1][:2], rtol=1e-6)
+    tree = op.unravel(ep.eigenvectors[0])
+    assert float(jnp.abs(tree[1]["w"]).max()) == 0.0 and float(jnp.abs(tree[0]["w"]).max()) > 0
+    # a pytree of bools selecting a single leaf: the bias of the output layer
+    mask = [{"w": False, "b": False}, {"w": False, "b": True}]
+    op = cv.hessian_operator(mlp_apply, params, x, y, wrt=mask)
+    np.testing.assert_allclose(cv.dense(op), h[20:22, 20:22], atol=1e-12)
+
+
+# ------------------------------------------------------------------------ trace
+def test_hutchinson_trace_within_standard_errors(x64, key):
+    params, x, y = problem()
+    h = np.asarray(dense_hessian(params, x, y))
+    est = cv.hutchinson_trace(cv.hessian_operator(mlp_apply, params, x, y), key, 400)
+    # Unbiased with variance 2 Σ_{i≠j} H_ij² per probe: the estimate lies within 4 SE of
+    # the exact trace (fails with probability 6e-5 for a correct estimator).
+    assert abs(float(est.mean) - np.trace(h)) < 4 * float(est.error)
+    # and the measured SE agrees with the theoretical one; for 400 probes the sample std
+    # has a relative error ~ sqrt((kurtosis - 1)/(4n)) < 10%, allow 25%.
+    se_theory = np.sqrt(2 * (np.sum(h**2) - np.sum(np.diag(h) ** 2)) / 400)
+    np.testing.assert_allclose(float(est.error), se_theory, rtol=0.25)
+
+
+def test_hutchinson_exact_for_diagonal(key):
+    est = cv.hutchinson_trace(cv.matrix_operator(jnp.diag(jnp.arange(6.0))), key, 3)
+    np.testing.assert_allclose(est.mean, 15.0)
+    np.testing.assert_allclose(est.error, 0.0)
+
+
+# ------------------------------------------------------------------------ density
+@pytest.mark.slow
+def test_slq_density_integrates_to_one_and_matches_dense(x64, key):
+    params, x, y = problem()
+    h = np.asarray(dense_hessian(params, x, y))
+    lam = np.linalg.eigvalsh(h)
+    sigma = 0.05 * (lam[-1] - lam[0])
+    grid = jnp.linspace(lam[0] - 8 * sigma, lam[-1] + 8 * sigma, 801)
+    op = cv.hessian_operator(mlp_apply, params, x, y)
+    n_probes = 64
+    # Full Lanczos (m = P): each probe's quadrature is exact, so the only error is the
+    # probe average, an unbiased Monte Carlo mean whose spread we measure per point.
+    d = cv.spectral_density(op, key, grid, sigma=sigma, num_iters=32, num_probes=n_probes)
+    np.testing.assert_allclose(jnp.sum(d.quadrature.weights, axis=1), 1.0, atol=1e-12)
+    # Gaussian tails beyond ±8σ are < 1e-15; the trapezoid rule on 801 points is exact to
+    # ~1e-10 for a smooth integrand.
+    np.testing.assert_allclose(jnp.trapezoid(d.density, grid), 1.0, atol=1e-8)
+
+    g = np.exp(-0.5 * ((np.asarray(grid)[:, None] - lam[None]) / sigma) ** 2)
+    exact = (g / (sigma * np.sqrt(2 * np.pi))).mean(axis=1)
+    per_probe = np.stack(
+        [
+            cv.gaussian_broadening(
+                cv.Quadrature(d.quadrature.nodes[i : i + 1], d.quadrature.weights[i : i + 1]),
+                grid,
+                sigma,
+            )
+            for i in range(n_probes)
+        ]
+    )
+    np.testing.assert_allclose(per_probe.mean(axis=0), d.density, rtol=1e-10, atol=1e-14)
+    se = per_probe.std(axis=0, ddof=1) / np.sqrt(n_probes)
+    mask = exact > 0.01 * exact.max()
+    assert np.max(np.abs(d.density - exact)[mask] / se[mask]) < 4.5
+
+    # histogram: mass per bin from the quadrature weights vs the fraction of eigenvalues.
+    edges = np.linspace(lam[0] - 1e-6, lam[-1] + 1e-6, 6)
+    nodes, weights = np.asarray(d.quadrature.nodes), np.asarray(d.quadrature.weights)
+    in_bin = (nodes[..., None] >= edges[:-1]) & (nodes[..., None] < edges[1:])
+    mass = np.sum(weights[..., None] * in_bin, axis=1)  # (probe, bin)
+    frac = np.histogram(lam, edges)[0] / lam.size
+    mass_se = mass.std(axis=0, ddof=1) / np.sqrt(n_probes)
+    assert np.all(np.abs(mass.mean(axis=0) - frac) < 4.5 * mass_se + 1e-9)
+
+
+@pytest.mark.slow
+def test_slq_with_few_iterations_approximates_density(x64, key):
+    # m = 12 < P = 32 Lanczos steps: Gauss quadrature is exact for polynomials of degree
+    # < 24, so with a broad kernel (σ = 1/4 of the spectral width) the smoothed density is
+    # reproduced to a few percent of its peak.
+    params, x, y = problem()
+    lam = np.linalg.eigvalsh(np.asarray(dense_hessian(params, x, y)))
+    sigma = 0.25 * (lam[-1] - lam[0])
+    grid = jnp.linspace(lam[0] - 3 * sigma, lam[-1] + 3 * sigma, 201)
+    op = cv.hessian_operator(mlp_apply, params, x, y)
+    full = cv.spectral_density(op, key, grid, sigma=sigma, num_iters=32, num_probes=16)
+    few = cv.spectral_density(op, key, grid, sigma=sigma, num_iters=12, num_probes=16)
+    assert float(jnp.max(jnp.abs(few.density - full.density))) < 0.03 * float(full.density.max())
+
+
+# ------------------------------------------------------------------------ jit / vmap
+@pytest.mark.slow
+def test_jit_vmap_and_no_recompile(x64, key):
+    params, x, y = problem()
+
+    @jax.jit
+    def top(p, k):
+        return cv.top_eigenpairs(cv.hessian_operator(mlp_apply, p, x, y), k, 2, num_iters=24)
+
+    eager = cv.top_eigenpairs(cv.hessian_operator(mlp_apply, params, x, y), key, 2, num_iters=24)
+    jitted = top(params, key)
+    np.testing.assert_allclose(jitted.eigenvalues, eager.eigenvalues, rtol=1e-10)
+    top(params, jax.random.key(3))
+    assert top._cache_size() == 1
+    # vmap over a batch of parameter sets: each equals its own run
+    batch = jax.tree_util.tree_map(lambda a: jnp.stack([a, 1.1 * a]), params)
+    out = jax.vmap(top, in_axes=(0, None))(batch, key)
+    for i in range(2):
+        one = top(jax.tree_util.tree_map(lambda a, i=i: a[i], batch), key)
+        np.testing.assert_allclose(out.eigenvalues[i], one.eigenvalues, rtol=1e-10)
+    # vmap over keys for the trace
+    op = cv.hessian_operator(mlp_apply, params, x, y)
+    keys = jax.random.split(key, 3)
+    means = jax.vmap(lambda k: cv.hutchinson_trace(op, k, 4).mean)(keys)
+    for i in range(3):
+        np.testing.assert_allclose(means[i], cv.hutchinson_trace(op, keys[i], 4).mean, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------ observable
+def test_sharpness_observable_in_train(x64):
+    params, x, y = problem()
+    rec = train(
+        mlp_apply,
+        params,
+        Data(x, y),
+        optimizer=optax.sgd(0.5),
+        steps=20,
+        log_every=10,
+        observables={"sharpness": cv.sharpness(num_iters=24)},
+    )
+    got = np.asarray(rec.observables["sharpness"])
+    assert got.shape == (3,)
+    want = np.linalg.eigvalsh(np.asarray(dense_hessian(rec.params, x, y)))[-1]
+    np.testing.assert_allclose(got[-1], want, rtol=1e-6)
+    want0 = np.linalg.eigvalsh(np.asarray(dense_hessian(params, x, y)))[-1]
+    np.testing.assert_allclose(got[0], want0, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------ errors
+def test_errors(key):
+    params, x, y = problem(jnp.float32)
+    op = cv.hessian_operator(mlp_apply, params, x, y)
+    with pytest.raises(ValueError, match="num_iters=40 exceeds"):
+        cv.lanczos(op, key, 40)
+    with pytest.raises(ValueError, match="num_iters must be a positive int"):
+        cv.lanczos(op, key, 0)
+    with pytest.raises(ValueError, match="k must be an int"):
+        cv.top_eigenpairs(op, key, 0)
+    with pytest.raises(ValueError, match="num_iters must be >= k"):
+        cv.top_eigenpairs(op, key, 5, num_iters=3)
+    with pytest.raises(ValueError, match="which must be"):
+        cv.top_eigenpairs(op, key, 1, which="top")
+    with pytest.raises(ValueError, match="v0 must have shape"):
+        cv.lanczos(op, key, 3, v0=jnp.ones(3))
+    with pytest.raises(ValueError, match="selects no leaf"):
+        cv.hessian_operator(mlp_apply, params, x, y, wrt=lambda path, leaf: False)
+    with pytest.raises(ValueError, match="wrt must be None"):
+        cv.hessian_operator(mlp_apply, params, x, y, wrt={"a": True})
+    with pytest.raises(ValueError, match="same number of examples"):
+        cv.hessian_operator(mlp_apply, params, x, y[:3])
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        cv.gauss_newton_operator(mlp_apply, params, x, y, batch_size=0)
+    with pytest.raises(TypeError, match="x must be an array"):
+        cv.hessian_operator(mlp_apply, params, [[1.0]], y)
+    with pytest.raises(ValueError, match="loss must be"):
+        cv.hessian_operator(mlp_apply, params, x, y, loss="hinge")
+    with pytest.raises(TypeError, match="op must be a CurvatureOperator"):
+        cv.hutchinson_trace(jnp.eye(3), key)
+    with pytest.raises(ValueError, match="num_probes must be an int >= 2"):
+        cv.hutchinson_trace(op, key, 1)
+    with pytest.raises(ValueError, match="sigma must be a positive"):
+        cv.spectral_density(op, key, jnp.linspace(0, 1, 5), sigma=0.0)
+    with pytest.raises(ValueError, match="grid must be 1-D"):
+        cv.spectral_density(op, key, jnp.zeros((2, 2)), sigma=0.1)
+    with pytest.raises(ValueError, match="matrix must be a square"):
+        cv.matrix_operator(jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="num_iters must be a positive int"):
+        cv.sharpness(num_iters=0)
