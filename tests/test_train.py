@@ -228,7 +228,10 @@ def test_minibatches_follow_the_key(x64, key):
     p = p0
     for t in range(4):
         idx = jax.random.permutation(jax.random.fold_in(kb, t), 12)[:5]
-        g = jax.grad(lambda q: 0.5 * jnp.mean(jnp.sum((net.apply(q, x[idx]) - y[idx]) ** 2, -1)))
+        xb, yb = x[idx], y[idx]
+        g = jax.grad(
+            lambda q, xb=xb, yb=yb: 0.5 * jnp.mean(jnp.sum((net.apply(q, xb) - yb) ** 2, -1))
+        )
         p = jax.tree_util.tree_map(lambda a, b: a - 0.3 * b, p, g(p))
     for a, b in zip(jax.tree_util.tree_leaves(rec.params), jax.tree_util.tree_leaves(p)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
