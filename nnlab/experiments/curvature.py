@@ -179,7 +179,7 @@ def _eos_figure(step, sharp, loss, lrs, n_eos):
     ax_s, ax_l = fig.subplots(1, 2)
     for i, lr in enumerate(lrs):
         color = f"C{i}"
-        label = f"η = {lr:g}" + ("" if i < n_eos else " (control)")
+        label = f"η = {lr:.3g}, 2/η = {2 / lr:.3g}" + ("" if i < n_eos else " (control, off scale)")
         t = step
         ax_s.plot(t, sharp[:, i].T, color=color, lw=1.2, label=[label] + [None] * (len(sharp) - 1))
         ax_s.axhline(2.0 / lr, color=color, ls="--", lw=0.9)
