@@ -12,7 +12,6 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 
 import nnlab
 from nnlab import layers as nl
@@ -31,9 +30,12 @@ def _mlp(act):
 
 def _cnn():
     return nl.serial(
-        nl.Conv(64, (3, 3), padding="SAME", W_std=2**0.5, b_std=0.1), nl.Relu(),
-        nl.Conv(64, (3, 3), padding="SAME", W_std=2**0.5, b_std=0.1), nl.Relu(),
-        nl.GlobalAvgPool(), nl.Dense(1, W_std=2**0.5, b_std=0.1),
+        nl.Conv(64, (3, 3), padding="SAME", W_std=2**0.5, b_std=0.1),
+        nl.Relu(),
+        nl.Conv(64, (3, 3), padding="SAME", W_std=2**0.5, b_std=0.1),
+        nl.Relu(),
+        nl.GlobalAvgPool(),
+        nl.Dense(1, W_std=2**0.5, b_std=0.1),
     )
 
 
@@ -61,11 +63,15 @@ def main():
     imgs = jax.random.normal(key1, (64, 8, 8, 3))
     rows.append(("cnn_relu_gap", "64x64 images 8x8x3, 2 conv", *time_kernel(_cnn(), imgs)))
 
-    print(f"{'workload':<14} {'shape':<30} {'nnlab (s)':>10} {'compile (s)':>12} "
-          f"{'NT 0.6.5 (s)':>13} {'nnlab/NT':>9}")
+    print(
+        f"{'workload':<14} {'shape':<30} {'nnlab (s)':>10} {'compile (s)':>12} "
+        f"{'NT 0.6.5 (s)':>13} {'nnlab/NT':>9}"
+    )
     for name, shape, t, c in rows:
-        print(f"{name:<14} {shape:<30} {t:>10.4f} {c:>12.2f} {NT_SECONDS[name]:>13.2f} "
-              f"{t / NT_SECONDS[name]:>9.3f}")
+        print(
+            f"{name:<14} {shape:<30} {t:>10.4f} {c:>12.2f} {NT_SECONDS[name]:>13.2f} "
+            f"{t / NT_SECONDS[name]:>9.3f}"
+        )
     print("goal: nnlab/NT <= 0.5 (neural-tangents timings measured on 2 CPU cores)")
 
     if jax.default_backend() == "gpu":
@@ -74,9 +80,11 @@ def main():
         t, c = time_kernel(_mlp(nl.Relu()), xa, None, repeats=3)
         out_bytes = 2 * n * n * 4  # nngp + ntk, float32
         floor = out_bytes / GPU_COPY_BYTES_PER_S
-        print(f"\nGPU N={n} ReLU MLP NNGP+NTK (x1 with itself): {t:.3f} s (compile {c:.1f} s); "
-              f"writing the two outputs at copy bandwidth takes {floor * 1e3:.1f} ms, "
-              f"ratio {t / floor:.1f}x the memory-bandwidth floor")
+        print(
+            f"\nGPU N={n} ReLU MLP NNGP+NTK (x1 with itself): {t:.3f} s (compile {c:.1f} s); "
+            f"writing the two outputs at copy bandwidth takes {floor * 1e3:.1f} ms, "
+            f"ratio {t / floor:.1f}x the memory-bandwidth floor"
+        )
 
 
 if __name__ == "__main__":
