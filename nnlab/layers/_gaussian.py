@@ -51,10 +51,11 @@ class Gaussian(Activation):
         rho, sv = correlation(k, v1, v2)
         bsv = beta * sv
         det = 1.0 + beta * (jnp.maximum(v1, 0.0) + jnp.maximum(v2, 0.0))
-        det = det + bsv * bsv * (1.0 - rho) * (1.0 + rho)
+        # bsv (bsv (1 - ρ²)): 0, not inf·0, when ρ = ±1 and (β sv)² overflows.
+        det = det + bsv * (bsv * ((1.0 - rho) * (1.0 + rho)))
         root = jnp.sqrt(det)
         nngp = self.a**2 / root
         dot = None
         if need_dot:
-            dot = self.a**2 * beta * beta * k / (det * root)
+            dot = self.a**2 * beta * beta * (k / det) / root  # det·root can overflow
         return nngp, dot

@@ -39,15 +39,17 @@ def gelu_kernel(c: Array, v1: Array, v2: Array, need_dot: bool):
     root = jnp.sqrt(one_minus_r2)
     orthant = 0.25 + jnp.arcsin(r) / (2.0 * jnp.pi)
     # (v1 v2 S² + c²(1 - v1 v2)) / (S² sqrt Δ)
-    #   = (sv sqrt(a1 a2)(1 - r²) + r² sqrt(b1 b2)) / sqrt(1 - r²)
-    tail = (sv * jnp.sqrt(a1 * a2) * one_minus_r2 + r * r * jnp.sqrt(b1 * b2)) / root
+    #   = sv sqrt(a1 a2) sqrt(1 - r²) + r² sqrt(b1) sqrt(b2) / sqrt(1 - r²)
+    # (each factor kept O(1) or divided early, so nothing under- or overflows when
+    # v1, v2 ~ 1e30 and ρ = ±1, where 1 - r² ~ b1 + b2 ~ 1e-30).
+    sb1, sb2 = jnp.sqrt(b1), jnp.sqrt(b2)
+    tail = sv * jnp.sqrt(a1 * a2) * root + r * r * (sb1 / root) * sb2
     nngp = c * orthant + tail / (2.0 * jnp.pi)
     dot = None
     if need_dot:
-        # c((2+v1+v2)Δ + S²)/(S² Δ^{3/2}) = r((b1+b2)(1-r²) + b1 b2) / (1-r²)^{3/2}
-        dot = orthant + r * ((b1 + b2) * one_minus_r2 + b1 * b2) / (
-            2.0 * jnp.pi * one_minus_r2 * root
-        )
+        # c((2+v1+v2)Δ + S²)/(S² Δ^{3/2}) = r((b1+b2)/sqrt(1-r²) + b1 b2/(1-r²)^{3/2})
+        extra = r * ((b1 + b2) / root + (b1 / root) * (b2 / root) / root)
+        dot = orthant + extra / (2.0 * jnp.pi)
     return nngp, dot
 
 
