@@ -320,3 +320,17 @@ def test_vectorised_inverse_trig_matches_numpy(x64):
     x32 = jnp.asarray(x, jnp.float32)
     err32 = np.abs(np.asarray(arccos(x32), np.float64) - np.arccos(np.asarray(x32, np.float64)))
     assert err32.max() < 1e-6  # float32 rounding of the angle (max angle π, eps 1.2e-7)
+
+
+@pytest.mark.parametrize("v", [1e-20, 1.0, 1e8, 1e30])
+def test_erf_diagonal_float32_across_variance_scales(v):
+    # On the diagonal E[φ'(u)²] = (4/π) / sqrt(1 + 4v) and E[erf(u)²] = (2/π) arcsin(2v/(1+2v)).
+    # A direct evaluation of sqrt((1+2v)² - 4v²) cancels to 0 (inf kernel) from v ~ 1e8 on.
+    vv = jnp.float32(v)
+    nngp, dot = nl.Erf().kernel_fns(vv, vv, vv, True)
+    np.testing.assert_allclose(float(dot), 4 / np.pi / np.sqrt(1 + 4 * v), rtol=1e-5)
+    # arcsin near 1 is ill-conditioned: float32 rounding of its argument costs up to
+    # sqrt(2 * 6e-8) absolute in the angle.
+    np.testing.assert_allclose(
+        float(nngp), 2 / np.pi * np.arcsin(2 * v / (1 + 2 * v)), rtol=1e-5, atol=3e-4
+    )

@@ -38,16 +38,29 @@ class Erf(Activation):
         return self.a * erf(self.b * x) + self.c
 
     def kernel_fns(self, k, v1, v2, need_dot):
+        # With q_i² = 1/(1 + 2b²v_i) and w_i = 2b²v_i q_i² (both in [0, 1]) the arcsine argument
+        # is ρ' = ρ sqrt(w1 w2), ρ the (clipped) correlation, and
+        #   (1+2b²v1)(1+2b²v2) - 4b⁴k² = (1 - ρ'²) / (q1² q2²),
+        #   1 - ρ'² = (q1² + q2² - q1² q2²) + w1 w2 (1 - ρ²),
+        # a sum of terms in [0, 1]: no overflow for huge variances in float32, and no
+        # cancellation on the diagonal (ρ = 1), where 1 - ρ'² computed directly would round to 0.
+        # Reading k through ρ enforces |k| <= sqrt(v1 v2): in the chaotic phase rounding
+        # differences between a diagonal entry and its variance otherwise grow with depth.
         b2 = self.b**2
-        r1 = jnp.sqrt(1.0 + 2.0 * b2 * jnp.maximum(v1, 0.0))
-        r2 = jnp.sqrt(1.0 + 2.0 * b2 * jnp.maximum(v2, 0.0))
-        # Through the clipped correlation, so |k| <= sqrt(v1 v2) holds exactly: in the chaotic
-        # phase rounding differences between a diagonal entry and its variance grow with depth.
-        corr, s = correlation(k, v1, v2)
-        rho = 2.0 * b2 * corr * s / (r1 * r2)
+        corr, _ = correlation(k, v1, v2)
+        t1, t2 = 2.0 * b2 * jnp.maximum(v1, 0.0), 2.0 * b2 * jnp.maximum(v2, 0.0)
+        q1, q2 = 1.0 / (1.0 + t1), 1.0 / (1.0 + t2)
+        # w = t q, whose limit is 1 when t overflows (variances at the top of float32's range).
+        w1 = jnp.where(jnp.isfinite(t1), t1 * q1, 1.0)
+        w2 = jnp.where(jnp.isfinite(t2), t2 * q2, 1.0)
+        rho = corr * jnp.sqrt(w1) * jnp.sqrt(w2)  # w1 w2 can underflow for tiny variances
         nngp = self.a**2 * (2.0 / jnp.pi) * arcsin(rho) + self.c**2
         dot = None
         if need_dot:
-            # sqrt((1+2b²v1)(1+2b²v2) - 4b⁴k²) = r1 r2 sqrt(1 - ρ²), computed without overflow.
-            dot = (4.0 * self.a**2 * b2 / jnp.pi) / (r1 * r2 * jnp.sqrt(1.0 - rho * rho))
+            one_minus = (q1 + q2 - q1 * q2) + w1 * w2 * (1.0 - corr * corr)
+            one_minus = jnp.maximum(one_minus, jnp.finfo(one_minus.dtype).tiny)
+            # Square roots taken separately: q1 q2 underflows float32 for variances near 1e30.
+            dot = (
+                (4.0 * self.a**2 * b2 / jnp.pi) * jnp.sqrt(q1) * jnp.sqrt(q2) / jnp.sqrt(one_minus)
+            )
         return nngp, dot

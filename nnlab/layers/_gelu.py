@@ -26,6 +26,7 @@ from jax.scipy.special import ndtr
 
 from ._base import Array, layer
 from ._elementwise_base import Activation, correlation
+from ._inverse_trig import arcsin
 
 
 def gelu_kernel(c: Array, v1: Array, v2: Array, need_dot: bool):
@@ -37,7 +38,7 @@ def gelu_kernel(c: Array, v1: Array, v2: Array, need_dot: bool):
     r = rho * jnp.sqrt(a1 * a2)
     one_minus_r2 = b1 + b2 - b1 * b2 + a1 * a2 * (1.0 - rho) * (1.0 + rho)
     root = jnp.sqrt(one_minus_r2)
-    orthant = 0.25 + jnp.arcsin(r) / (2.0 * jnp.pi)
+    orthant = 0.25 + arcsin(r) / (2.0 * jnp.pi)
     # (v1 v2 S² + c²(1 - v1 v2)) / (S² sqrt Δ)
     #   = sv sqrt(a1 a2) sqrt(1 - r²) + r² sqrt(b1) sqrt(b2) / sqrt(1 - r²)
     # (each factor kept O(1) or divided early, so nothing under- or overflows when

@@ -21,11 +21,12 @@ import jax.numpy as jnp
 
 from ._base import Array, layer
 from ._elementwise_base import Activation, correlation
+from ._inverse_trig import arccos, arcsin
 
 
 def _angle(c: Array, v1: Array, v2: Array) -> Array:
     rho, _ = correlation(c, v1, v2)
-    return jnp.arccos(rho)
+    return arccos(rho)
 
 
 @layer
@@ -71,5 +72,5 @@ class Sign(Activation):
 
     def kernel_fns(self, c, v1, v2, need_dot):
         rho, _ = correlation(c, v1, v2)
-        nngp = (2.0 / jnp.pi) * jnp.arcsin(rho)
+        nngp = (2.0 / jnp.pi) * arcsin(rho)
         return nngp, (jnp.zeros_like(nngp) if need_dot else None)
