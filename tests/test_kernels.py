@@ -204,6 +204,7 @@ def test_standard_parameterization_ntk_scales_with_width(x64):
     np.testing.assert_allclose(kw.ntk - kn.ntk, 10 * hidden, rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [30])
 @pytest.mark.parametrize("act", [nl.Relu(), nl.Erf()], ids=["relu", "erf"])
 def test_float32_deep_stack_large_weights_is_finite(depth, act):
