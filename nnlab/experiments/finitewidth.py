@@ -298,7 +298,7 @@ def _collapse_figure(w_arr, ells, relu_sim, tanh_sim, tanh_th):
             se = sim[:, i].std(0, ddof=1) / np.sqrt(sim.shape[0])
             ax.errorbar(ells / n, mean, yerr=se, fmt="o", ms=3, label=f"MC n={int(n)}")
         if name == "ReLU":
-            ax.plot(r, 15 * r, "k-", label="leading order 15 ℓ/n")
+            ax.plot(r, 15 * r, "k-", label="leading order 15(ℓ-1)/n ≈ 15 ℓ/n")
             for n in w_arr:
                 ax.plot(ells / n, 3 * ((1 + 5 / n) ** (ells - 1) - 1), "k:", lw=0.8)
         else:
@@ -307,7 +307,7 @@ def _collapse_figure(w_arr, ells, relu_sim, tanh_sim, tanh_th):
                 ax.plot(ells / n, 3 * v_over_k2 / n, "k-", lw=0.8)
         ax.set_xlabel("depth / width  ℓ/n")
         ax.set_ylabel("excess kurtosis E[z⁴]/K² - 3")
-        ax.set_title(f"critical {name}: lines theory, points Monte Carlo ± SE")
+        ax.set_title(f"critical {name}: theory (lines), Monte Carlo ± SE")
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
