@@ -18,22 +18,12 @@ import numpy as np
 import optax
 
 import nnlab
-from nnlab import layers as nl
 from nnlab.evaluate import Comparison, scaling_fit
 from nnlab.predict import gradient_descent_mse
 from nnlab.train import Data, train_ensemble
 
 from ._registry import Experiment, register
-
-
-def _net(width: int):
-    return nl.serial(
-        nl.Dense(width, W_std=2**0.5, b_std=0.1),
-        nl.Relu(),
-        nl.Dense(width, W_std=2**0.5, b_std=0.1),
-        nl.Relu(),
-        nl.Dense(1, W_std=1.0, b_std=0.1),
-    )
+from .kernels import _relu_net
 
 
 def _data(config, key):
@@ -52,7 +42,7 @@ def _linearized_training(config, seed):
     kdata, kinit = jax.random.split(key)
     data = _data(config, kdata)
     n, m = config["n_train"], config["n_test"]
-    k = nnlab.kernel(_net(1), data.x_probe)
+    k = nnlab.kernel(_relu_net(1), data.x_probe)
     ntk_train, ntk_test_train = k.ntk[:n, :n], k.ntk[n:, :n]
     lam_max = float(jnp.linalg.eigvalsh(ntk_train)[-1])
     # Learning rate as a fraction of the stability edge 2n/λ_max (mean-normalised loss).
@@ -61,7 +51,7 @@ def _linearized_training(config, seed):
     widths = list(config["widths"])
     gaps, widest = [], None
     for width in widths:
-        net = _net(width)
+        net = _relu_net(width)
         rec = train_ensemble(
             net.apply,
             lambda kk, net=net: net.init(kk, data.x_train.shape)[1],
