@@ -7,36 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from finite_networks import assert_within_se, mc_kernels
 
 import nnlab
 from nnlab import layers as nl
-
-
-def _mc_kernels(net, x, n_seeds, key):
-    """Per seed: empirical NNGP (mean over output units of f f^T) and NTK J J^T of unit 0."""
-
-    def one(k):
-        _, params = net.init(k, x.shape)
-        f = net.apply(params, x)
-        jac = jax.jacobian(lambda p: net.apply(p, x)[:, 0])(params)
-        flat = jnp.concatenate(
-            [j.reshape(x.shape[0], -1) for j in jax.tree_util.tree_leaves(jac)], axis=1
-        )
-        return f @ f.T / f.shape[1], flat @ flat.T
-
-    return jax.lax.map(one, jax.random.split(key, n_seeds), batch_size=4)
-
-
-def _assert_within_se(samples, theory, n_se=4.0):
-    """Seeds are independent, so the mean's standard error is std/sqrt(seeds); allow 4 SE
-    (plus 1e-9 of the scale for roundoff)."""
-    samples, theory = np.asarray(samples), np.asarray(theory)
-    mean = samples.mean(0)
-    se = samples.std(0, ddof=1) / np.sqrt(samples.shape[0])
-    err = np.abs(mean - theory)
-    bound = n_se * se + 1e-9 * np.abs(theory).max()
-    assert np.all(err <= bound), f"max error/SE = {np.max(err / np.maximum(se, 1e-300)):.2f}"
-
 
 NETS = {
     # Residual block: the Identity branch and the Dense branch are independent Gaussians
@@ -93,10 +67,10 @@ def test_monte_carlo_branching_networks_match(x64, key, name):
         x = jax.random.normal(jax.random.key(1), (4, 6, 3), jnp.float64)
     else:
         x = jax.random.normal(jax.random.key(1), (4, 5), jnp.float64)
-    nngp_s, ntk_s = _mc_kernels(net, x, 32, key)
+    nngp_s, ntk_s = mc_kernels(net, x, 32, key)
     k = nnlab.kernel(net, x)
-    _assert_within_se(nngp_s, k.nngp)
-    _assert_within_se(ntk_s, k.ntk)
+    assert_within_se(nngp_s, k.nngp)
+    assert_within_se(ntk_s, k.ntk)
 
 
 def test_fan_in_rules_against_branch_kernels(x64):

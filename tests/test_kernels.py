@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from finite_networks import mc_kernels
 
 import nnlab
 from nnlab import layers as nl
@@ -150,21 +151,6 @@ def test_gradients_wrt_hyperparameters_and_inputs(x64):
     assert jnp.all(jnp.isfinite(gd))
 
 
-def _mc_kernels(net, x, n_seeds, key):
-    """Empirical NNGP f f^T and NTK J J^T of finite networks, one per seed."""
-
-    def one(k):
-        _, params = net.init(k, x.shape)
-        f = net.apply(params, x)[:, 0]
-        jac = jax.jacobian(lambda p: net.apply(p, x)[:, 0])(params)
-        flat = jnp.concatenate(
-            [j.reshape(x.shape[0], -1) for j in jax.tree_util.tree_leaves(jac)], axis=1
-        )
-        return jnp.outer(f, f), flat @ flat.T
-
-    return jax.lax.map(one, jax.random.split(key, n_seeds))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("parameterization", ["ntk", "standard"])
 def test_monte_carlo_finite_networks_match(x64, key, parameterization):
@@ -174,7 +160,7 @@ def test_monte_carlo_finite_networks_match(x64, key, parameterization):
         nl.Relu(),
         nl.Dense(1, W_std=1.1, b_std=0.2, parameterization=parameterization),
     )
-    nngp_s, ntk_s = _mc_kernels(net, x, 200, key)
+    nngp_s, ntk_s = mc_kernels(net, x, 200, key)
     k = nnlab.kernel(net, x)
     for samples, theory in ((nngp_s, k.nngp), (ntk_s, k.ntk)):
         mean = samples.mean(0)

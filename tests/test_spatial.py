@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from finite_networks import assert_within_se, flat_jacobian, mc_kernels
 
 import nnlab
 from nnlab import layers as nl
@@ -27,34 +28,6 @@ def _images(n, spatial=(5, 5), channels=2, seed=0):
 def _layer_kernel(lyr, k):
     """``lyr.kernel(k)`` compiled as one computation (layers and kernels are pytrees)."""
     return jax.jit(type(lyr).kernel)(lyr, k)
-
-
-def _flat_jacobian(fn, params, n):
-    jac = jax.jacobian(fn)(params)
-    return jnp.concatenate([j.reshape(n, -1) for j in jax.tree_util.tree_leaves(jac)], axis=1)
-
-
-def _mc_kernels(net, x, n_seeds, key):
-    """Per seed: empirical NNGP (mean over output units of f f^T) and NTK J J^T of unit 0."""
-
-    def one(k):
-        _, params = net.init(k, x.shape)
-        f = net.apply(params, x)
-        flat = _flat_jacobian(lambda p: net.apply(p, x)[:, 0], params, x.shape[0])
-        return f @ f.T / f.shape[1], flat @ flat.T
-
-    return jax.lax.map(one, jax.random.split(key, n_seeds), batch_size=4)
-
-
-def _assert_within_se(samples, theory, n_se=4.0):
-    """Seeds are independent, so the mean's standard error is std/sqrt(seeds); allow 4 SE
-    (plus 1e-9 of the scale for roundoff where a sample is nearly deterministic)."""
-    samples, theory = np.asarray(samples), np.asarray(theory)
-    mean = samples.mean(0)
-    se = samples.std(0, ddof=1) / np.sqrt(samples.shape[0])
-    err = np.abs(mean - theory)
-    bound = n_se * se + 1e-9 * np.abs(theory).max()
-    assert np.all(err <= bound), f"max error/SE = {np.max(err / np.maximum(se, 1e-300)):.2f}"
 
 
 # ---------------------------------------------------------------- neural-tangents reference
@@ -278,7 +251,7 @@ def test_finite_conv_jacobian_equals_kernel(
     else:
         units = lambda p: net.apply(p, x)[..., 0].reshape(-1)  # noqa: E731
         n_pos = math.prod(y.shape[1:-1])
-    flat = _flat_jacobian(units, params, 3 * n_pos)
+    flat = flat_jacobian(units, params, 3 * n_pos)
     emp = (flat @ flat.T).reshape(3, n_pos, 3, n_pos).transpose(0, 2, 1, 3)
     if head == "flatten":
         emp = jnp.diagonal(emp, axis1=2, axis2=3).mean(-1)
@@ -351,10 +324,10 @@ def test_monte_carlo_finite_cnns_match(x64, key, name):
     net = MC_NETS[name]()
     spatial = (6,) if "conv1d" in name else (4, 4)
     x = _images(4, spatial, channels=3, seed=2)
-    nngp_s, ntk_s = _mc_kernels(net, x, 32, key)
+    nngp_s, ntk_s = mc_kernels(net, x, 32, key)
     k = nnlab.kernel(net, x)
-    _assert_within_se(nngp_s, k.nngp)
-    _assert_within_se(ntk_s, k.ntk)
+    assert_within_se(nngp_s, k.nngp)
+    assert_within_se(ntk_s, k.ntk)
 
 
 @pytest.mark.slow
@@ -368,10 +341,10 @@ def test_monte_carlo_layernorm_mlp(x64, key):
         nl.Dense(16, W_std=1.0, b_std=0.1),
     )
     x = jax.random.normal(jax.random.key(3), (4, 5), jnp.float64) * 2.0
-    nngp_s, ntk_s = _mc_kernels(net, x, 32, key)
+    nngp_s, ntk_s = mc_kernels(net, x, 32, key)
     k = nnlab.kernel(net, x)
-    _assert_within_se(nngp_s, k.nngp)
-    _assert_within_se(ntk_s, k.ntk)
+    assert_within_se(nngp_s, k.nngp)
+    assert_within_se(ntk_s, k.ntk)
 
 
 # ---------------------------------------------------------------- layouts, blocks, transforms
