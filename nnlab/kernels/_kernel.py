@@ -33,6 +33,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from nnlab._pytree import register_dataclass
+
 Array = jax.Array
 
 
@@ -107,7 +109,7 @@ def _interleave(v: Array, d: int, *, first: bool) -> Array:
     return v.reshape(shape)
 
 
-jax.tree_util.register_dataclass(Kernel)
+register_dataclass(Kernel)
 
 
 def input_kernel(

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import jax
 
+from nnlab._pytree import register_dataclass
 from nnlab.kernels._kernel import Kernel
 
 Array = jax.Array
@@ -33,7 +34,7 @@ def static(**kwargs: Any) -> Any:
 def layer(cls: type) -> type:
     """Make ``cls`` a frozen dataclass registered as a pytree (static fields via :func:`static`)."""
     cls = dataclasses.dataclass(frozen=True)(cls)
-    jax.tree_util.register_dataclass(cls)
+    register_dataclass(cls)
     return cls
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from nnlab._pytree import register_dataclass
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainRecord:
@@ -52,7 +54,7 @@ class TrainRecord:
         return dataclasses.replace(self, **kwargs)
 
 
-jax.tree_util.register_dataclass(
+register_dataclass(
     TrainRecord,
     data_fields=[
         "step",
