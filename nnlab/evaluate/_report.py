@@ -1,13 +1,23 @@
-"""Writing experiment folders (JSON, NPZ, PNG, Markdown) and the demo index."""
+"""Writing experiment folders (JSON, NPZ, PNG, Markdown) and the demo index.
+
+Everything a report holds is built in memory first (records, PNG bytes, the NPZ
+archive); only then are files written, each atomically (a temporary file in the
+same folder, then :func:`os.replace`), ``results.json`` first. So a failed write
+never leaves a truncated file behind, and it raises :class:`ReportWriteError`,
+which carries the computed results so nothing is lost.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import math
 import os
 import re
 import sys
+import traceback as _traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +28,62 @@ from ._comparison import Comparison, _fmt
 from ._plot import new_axes
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class ReportWriteError(OSError):
+    """Writing a report's files failed after its results were computed.
+
+    A subclass of :class:`OSError`, so ``except OSError`` still catches it.
+
+    Attributes:
+      path: the file or folder that could not be written.
+      results: the dict that :func:`write_report` would have returned (and written to
+        ``results.json``), or ``None`` where the writer had no results (the index).
+    """
+
+    def __init__(self, path: Path | str, cause: BaseException, results: Any = None):
+        reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        super().__init__(f"could not write {os.fspath(path)}: {reason}")
+        self.path = Path(path)
+        self.results = results
+        self.errno = getattr(cause, "errno", None)
+
+
+def _atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`.
+
+    Raises the ``OSError`` of the failing step; the temporary file is removed.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _write_files(folder: Path, files: Sequence[tuple[str, bytes | str]], results: Any) -> None:
+    """Create ``folder`` and write ``files`` (name, data) in order; OSError -> ReportWriteError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ReportWriteError(folder, err, results) from err
+    for name, data in files:
+        try:
+            _atomic_write(folder / name, data)
+        except OSError as err:
+            raise ReportWriteError(folder / name, err, results) from err
+
+
+def _png_bytes(fig) -> bytes:
+    """Render ``fig`` to PNG bytes (rendering errors raise here, not at write time)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -140,6 +206,12 @@ def write_report(
       The dict written to ``results.json``; ``passed`` is True when there is at
       least one comparison and every comparison passed. Non-finite numbers are
       written as the strings ``"nan"``, ``"inf"``, ``"-inf"`` so the JSON is valid.
+
+    Raises:
+      ReportWriteError: a file could not be written (its ``results`` attribute holds the
+        returned dict, so the computed results survive). Files are written atomically,
+        ``results.json`` first, then ``report.md``, ``arrays.npz`` and the figures.
+      ValueError, TypeError: the comparisons are malformed (nothing is written).
     """
     result = (
         comparisons
@@ -148,7 +220,6 @@ def write_report(
     )
     comps = result.comparisons
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
 
     slugs = [slug(c.name) for c in comps]
     fig_slugs = [slug(n) for n in result.figures]
@@ -161,6 +232,7 @@ def write_report(
         )
 
     arrays: dict[str, np.ndarray] = {}
+    pngs: list[tuple[str, bytes]] = []
     records = []
     for c, s in zip(comps, slugs):
         arrays[f"{s}/theory"] = c.theory
@@ -170,17 +242,18 @@ def write_report(
         figure, error = f"{s}.png", None
         try:
             ax = c.plot(new_axes())
-            ax.figure.savefig(folder / figure, dpi=100)
+            pngs.append((figure, _png_bytes(ax.figure)))
         except Exception as err:  # a broken figure must not lose the numbers
             figure, error = None, f"{type(err).__name__}: {err}"
         records.append(_comparison_record(c, figure, error))
     for name, values in result.arrays.items():
         arrays[f"extra/{name}"] = np.asarray(values)
-    np.savez_compressed(folder / "arrays.npz", **arrays)
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **arrays)
 
     extra_figures = {}
     for (name, fig), s in zip(result.figures.items(), fig_slugs):
-        fig.savefig(folder / f"{s}.png", dpi=100)
+        pngs.append((f"{s}.png", _png_bytes(fig)))
         _close(fig)
         extra_figures[name] = f"{s}.png"
 
@@ -200,9 +273,85 @@ def write_report(
         "notes": result.notes,
     }
     results = _json_safe(results)
-    (folder / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
-    (folder / "report.md").write_text(_experiment_markdown(results))
+    _write_files(
+        folder,
+        [
+            ("results.json", json.dumps(results, indent=2, allow_nan=False) + "\n"),
+            ("report.md", _experiment_markdown(results)),
+            ("arrays.npz", npz.getvalue()),
+            *pngs,
+        ],
+        results,
+    )
     return results
+
+
+def write_error_report(
+    folder: Path | str,
+    exp: Any,
+    error: BaseException,
+    *,
+    scale: str,
+    seed: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """Write ``results.json`` and ``report.md`` for an experiment whose run raised ``error``.
+
+    The record has ``passed: False``, no comparisons, and ``error`` (``"Type: message"``)
+    and ``traceback`` fields; the report shows both. Returns the record. A failed write
+    raises :class:`ReportWriteError` carrying the record.
+    """
+    tb = "".join(_traceback.format_exception(type(error), error, error.__traceback__))
+    results = _json_safe(
+        {
+            "experiment": getattr(exp, "name", str(exp)),
+            "reference": getattr(exp, "reference", ""),
+            "description": getattr(exp, "description", ""),
+            "scale": scale,
+            "seed": seed,
+            "seconds": float(seconds),
+            "passed": False,
+            "n_comparisons": 0,
+            "n_passed": 0,
+            "comparisons": [],
+            "figures": {},
+            "notes": "",
+            "error": describe_error(error),
+            "traceback": tb,
+        }
+    )
+    md = "\n".join(
+        [
+            f"# {results['experiment']}",
+            "",
+            f"**ERROR**: the experiment raised `{_cell(results['error'])}`, so nothing was "
+            "checked.",
+            "",
+            f"- Reference: {results['reference']}",
+            f"- What: {results['description']}",
+            f"- Scale `{scale}`, seed {seed}, {_num(results['seconds'])} s",
+            "",
+            "```text",
+            tb.rstrip("\n"),
+            "```",
+            "",
+        ]
+    )
+    _write_files(
+        Path(folder),
+        [
+            ("results.json", json.dumps(results, indent=2, allow_nan=False) + "\n"),
+            ("report.md", md),
+        ],
+        results,
+    )
+    return results
+
+
+def describe_error(error: BaseException) -> str:
+    """``"Type: message"`` for ``error`` on one line (just ``"Type"`` without a message)."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _cell(text: Any) -> str:
@@ -264,11 +413,17 @@ def write_index(out: Path | str, summaries: Sequence[Mapping[str, Any]]) -> Path
     """Write ``out/report.md``: one row per experiment summary; return its path.
 
     ``summaries`` are the dicts :func:`nnlab.experiments.run_experiment`
-    returns (``name``, ``passed``, ``seconds``, ``dir``, ``results``).
+    returns (``name``, ``passed``, ``seconds``, ``dir``, ``results``, and optionally
+    ``error``, the message of an exception the experiment raised, and ``write_error``,
+    why its files could not be written). An experiment with an ``error`` is listed as
+    ERROR and its message is repeated under "Errors"; write errors are listed under
+    "Write errors". The file is replaced atomically; a failed write raises
+    :class:`ReportWriteError`.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     rows = []
+    errors = []
+    write_errors = []
     for i, s in enumerate(summaries):
         missing = {"name", "passed", "seconds", "dir"} - set(s)
         if missing:
@@ -280,24 +435,36 @@ def write_index(out: Path | str, summaries: Sequence[Mapping[str, Any]]) -> Path
             else "?"
         )
         link = Path(os.path.relpath(Path(s["dir"]) / "report.md", out)).as_posix()
+        if s.get("error"):
+            verdict = "ERROR"
+            errors.append(f"- {_cell(s['name'])}: `{_cell(s['error'])}`")
+        else:
+            verdict = "PASS" if s["passed"] else "FAIL"
+        if s.get("write_error"):
+            write_errors.append(f"- {_cell(s['name'])}: {_cell(s['write_error'])}")
         rows.append(
-            f"| {_cell(s['name'])} | {'PASS' if s['passed'] else 'FAIL'} | "
+            f"| {_cell(s['name'])} | {verdict} | "
             f"{float(s['seconds']):.1f} | {counts} | [report]({link}) |"
         )
     n_pass = sum(bool(s["passed"]) for s in summaries)
     total = sum(float(s["seconds"]) for s in summaries)
-    text = "\n".join(
-        [
-            "# nnlab experiments",
-            "",
-            f"**{n_pass} of {len(summaries)} experiments passed** ({total:.1f} s in total).",
-            "",
-            "| Experiment | Result | Time (s) | Comparisons passed | Report |",
-            "|---|---|---|---|---|",
-            *rows,
-            "",
-        ]
-    )
+    headline = f"**{n_pass} of {len(summaries)} experiments passed** ({total:.1f} s in total)."
+    if errors:
+        headline += f" {len(errors)} raised an error."
+    lines = [
+        "# nnlab experiments",
+        "",
+        headline,
+        "",
+        "| Experiment | Result | Time (s) | Comparisons passed | Report |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    if errors:
+        lines += ["## Errors", "", *errors, ""]
+    if write_errors:
+        lines += ["## Write errors", "", *write_errors, ""]
     path = out / "report.md"
-    path.write_text(text)
+    _write_files(out, [("report.md", "\n".join(lines))], None)
     return path
