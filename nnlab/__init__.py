@@ -21,7 +21,6 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "curvature",
-    "data",
     "deeplinear",
     "empirical",
     "evaluate",

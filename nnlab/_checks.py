@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "all_finite",
     "choice",
     "finite_array",
     "function",
@@ -145,16 +146,28 @@ def finite_array(
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
-            raise ValueError(f"{name} must be an array{hint}, got shape {x.shape}.")
+            want = f"shape {shape_hint}" if shape_hint else f"rank in {allowed}"
+            raise ValueError(f"{name} must have {want}, got shape {x.shape}.")
     if min_examples and x.ndim >= 1 and x.shape[0] < min_examples:
         raise ValueError(
             f"{name} must have at least {min_examples} example(s) along its first axis, "
             f"got shape {x.shape}."
         )
-    if not is_traced(x) and jnp.issubdtype(x.dtype, jnp.inexact):
-        if not bool(jnp.all(jnp.isfinite(x))):
-            raise ValueError(f"{name} contains NaN or inf; clean the data first.")
+    if not all_finite(x):
+        raise ValueError(f"{name} contains NaN or inf; clean the data first.")
     return x
+
+
+def all_finite(x: Any) -> bool:
+    """False only if ``x`` is a concrete array holding NaN or inf (traced values pass).
+
+    Evaluated eagerly even while an outer function is being traced (a concrete constant
+    closed over by ``jax.jit`` or ``jax.grad`` is still checked).
+    """
+    if is_traced(x) or not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+        return True
+    with jax.ensure_compile_time_eval():
+        return bool(jnp.all(jnp.isfinite(x)))
 
 
 def prng_key(key: Any, name: str = "key") -> jax.Array:

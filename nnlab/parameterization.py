@@ -43,6 +43,21 @@ import optax
 from nnlab import layers as nl
 from nnlab.layers._base import check_rank, layer, static
 
+__all__ = [
+    "ABC",
+    "ABC_TABLE",
+    "MLP",
+    "PARAMETERIZATIONS",
+    "ROLES",
+    "Activation",
+    "CoordCheck",
+    "Parameterization",
+    "abc",
+    "check_parameterization",
+    "coord_check",
+    "scale_learning_rates",
+]
+
 Parameterization = Literal["standard", "ntk", "mup", "meanfield"]
 PARAMETERIZATIONS = ("standard", "ntk", "mup", "meanfield")
 Activation = Literal["relu", "tanh", "erf", "identity"]

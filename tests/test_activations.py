@@ -15,7 +15,8 @@ import nnlab
 from nnlab import layers as nl
 from nnlab.kernels import input_kernel
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+# neural-tangents 0.6.5 values (see tests/data/neural_tangents/README.md)
+REFERENCE = Path(__file__).resolve().parent / "data" / "neural_tangents"
 
 SMOOTH = {
     "Erf": nl.Erf(),
@@ -74,19 +75,15 @@ def test_closed_form_matches_quadrature_smooth(x64, name):
         np.testing.assert_allclose(getattr(quad, field), getattr(ref, field), atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize(
-    ("name", "rate"),
-    [(n, 0.8) for n in NONSMOOTH_KINK] + [(n, 0.6) for n in NONSMOOTH_JUMP],
-)
-def test_closed_form_matches_quadrature_nonsmooth(x64, name, rate):
-    """Kinks (ReLU family: T has a kink, Ṫ a jump) and jumps (Step, Sign) converge slowly.
+@pytest.mark.parametrize("name", list(NONSMOOTH_KINK) + list(NONSMOOTH_JUMP))
+def test_closed_form_matches_quadrature_nonsmooth(x64, name):
+    """Kinks (ReLU family: T has a kink, Ṫ a jump) and jumps (Step, Sign).
 
-    Measured decay of the max error (over nngp, ntk, cov1) for degrees 16..128: n^-0.98
-    for the ReLU family (its Ṫ integrand is a step; T alone decays like n^-1.24) and
-    n^-0.73 for Step/Sign. We assert the error falls at least like n^-rate with rate = 0.8
-    (kinks) or 0.6 (jumps), and that at 128 nodes it is below 128^-rate times the
-    kernel's scale — the rate with a unit constant. A wrong closed form would not converge
-    to it at all.
+    The polar rule of nnlab.layers._quadrature splits the circle at the angles of the
+    lines u = 0 and v = 0 where these kinks and jumps sit, so the integrand is smooth on
+    every piece and the rule converges exponentially (a product Gauss-Hermite rule
+    converges only like n^-0.7..n^-1 here). Measured max error (nngp, ntk, cov1) at
+    degrees 16..128: <= 6e-14 of the kernel's scale; asserted 1e-12 at every degree.
     """
     act = {**NONSMOOTH_KINK, **NONSMOOTH_JUMP}[name]
     k = gaussian_kernel()
@@ -95,11 +92,8 @@ def test_closed_form_matches_quadrature_nonsmooth(x64, name, rate):
     errors = np.array(
         [max_error(nl.Elementwise(act.fn, degree=int(d)).kernel(k), ref) for d in degrees]
     )
-    assert np.all(np.diff(errors) < 0), errors
-    slope = np.polyfit(np.log(degrees), np.log(errors), 1)[0]
-    assert slope < -rate, (slope, errors)
     scale = max(float(jnp.max(jnp.abs(ref.nngp))), float(jnp.max(jnp.abs(ref.ntk))))
-    assert errors[-1] < scale * 128.0**-rate, errors
+    assert np.all(errors < 1e-12 * scale), errors
 
 
 def test_quadrature_is_exact_for_polynomials(x64):
@@ -254,8 +248,6 @@ def test_monomial_isserlis(x64):
 
 @pytest.mark.parametrize("arch", ["mlp_gelu_1", "mlp_relu_2", "mlp_erf_1", "mlp_relu_1_standard"])
 def test_neural_tangents_reference(x64, arch):
-    if not (REFERENCE / "neural_tangents_kernels.npz").exists():
-        pytest.skip(f"neural-tangents reference kernels not found at {REFERENCE}")
     spec = json.loads((REFERENCE / "neural_tangents_kernels.json").read_text())[arch]
     ref = np.load(REFERENCE / "neural_tangents_kernels.npz")
     net = nl.serial(*[getattr(nl, name)(**kwargs) for name, kwargs in spec])

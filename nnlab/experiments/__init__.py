@@ -17,6 +17,8 @@ from ._registry import register as register
 from ._runner import run_demo as run_demo
 from ._runner import run_experiment as run_experiment
 
+__all__ = ["Experiment", "Scale", "get", "names", "register", "run_demo", "run_experiment"]
+
 for _module in _pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         _importlib.import_module(f"{__name__}.{_module.name}")

@@ -21,6 +21,8 @@ from nnlab.evaluate import Comparison, ExperimentResult
 
 from ._registry import Experiment, register
 
+__all__: list[str] = []  # registers its experiments; nothing to import
+
 _LEWKOWYCZ = (
     "Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari 2020, The large learning rate phase of "
     "deep learning: the catapult mechanism, arXiv:2003.02218"

@@ -18,6 +18,8 @@ from nnlab.evaluate import Comparison, ExperimentResult
 
 from ._registry import Experiment, register
 
+__all__: list[str] = []  # registers its experiments; nothing to import
+
 _REFERENCE = (
     "Saxe, McClelland & Ganguli 2013, Exact solutions to the nonlinear dynamics of learning in "
     "deep linear neural networks, arXiv:1312.6120"

@@ -24,6 +24,8 @@ from nnlab.evaluate import Comparison, ExperimentResult, scaling_fit
 
 from ._registry import Experiment, register
 
+__all__ = ["run_criticality", "run_finite_width_kurtosis"]
+
 
 def _relu(z):
     return jnp.maximum(z, 0.0)

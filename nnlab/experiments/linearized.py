@@ -25,6 +25,8 @@ from nnlab.train import Data, train_ensemble
 from ._registry import Experiment, register
 from .kernels import _relu_net
 
+__all__: list[str] = []  # registers its experiments; nothing to import
+
 
 def _data(config, key):
     kx, kt, ky = jax.random.split(key, 3)

@@ -22,6 +22,8 @@ from nnlab.evaluate import Comparison, ExperimentResult, scaling_fit
 
 from ._registry import Experiment, register
 
+__all__ = ["run_meanfield_fluctuations", "run_saad_solla"]
+
 # --------------------------------------------------------------------------- fluctuations
 
 

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from nnlab import _checks as checks
+
 from ._kernel import Array, Kernel, input_kernel
 
 GETS = ("nngp", "ntk")
@@ -26,20 +28,12 @@ def _parse_get(get) -> tuple[tuple[str, ...], bool]:
 
 
 def _check_input(name: str, x) -> Array:
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(
-            f"{name} must be an array of shape (N, features) or (N, *spatial, "
-            f"channels), got {type(x).__name__}."
-        )
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}.")
-    if x.ndim < 2 or x.ndim > 5:
-        raise ValueError(
-            f"{name} must have shape (N, features) or (N, *spatial, channels) with at "
-            f"most 3 spatial dimensions, got shape {x.shape}."
-        )
-    return x
+    return checks.finite_array(
+        x,
+        name,
+        ndim=(2, 3, 4, 5),
+        shape_hint="(N, features) or (N, *spatial, channels) with at most 3 spatial dimensions",
+    )
 
 
 def requires_full_spatial(net) -> bool:
@@ -203,8 +197,19 @@ def kernel(
             )
         dtype = jnp.promote_types(x1.dtype, x2.dtype)
         x1, x2 = x1.astype(dtype), x2.astype(dtype)
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}.")
+    if batch_size is not None:
+        batch_size = checks.integer(batch_size, "batch_size", fix="Pass a positive int or None.")
+    if diagonal_spatial is not None and not isinstance(diagonal_spatial, bool | np.bool_):
+        raise TypeError(f"diagonal_spatial must be True, False or None, got {diagonal_spatial!r}.")
+    if devices is not None:
+        devices = list(devices) if isinstance(devices, Sequence | tuple) else devices
+        if not isinstance(devices, list) or not devices:
+            raise ValueError(
+                f"devices must be a non-empty list of jax devices (or None for all local "
+                f"devices), got {devices!r}."
+            )
+        if not all(isinstance(d, jax.Device) for d in devices):
+            raise TypeError(f"devices must hold jax.Device objects, got {devices!r}.")
     compute_ntk = "ntk" in gets
     full_needed = requires_full_spatial(net)
     if diagonal_spatial is None:
