@@ -11,11 +11,19 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from nnlab import _checks
+
+from ._fingerprint import find_nan
 from ._loop import (
+    DIVERGENCE_FACTOR,
     LossName,
     LossNormalization,
     check_batching,
     check_data,
+    check_divergence,
+    check_loss,
+    check_outputs,
+    check_progress,
     check_schedule,
     drive,
     final_fields,
@@ -32,6 +40,7 @@ def _member_keys(seeds, key):
             raise ValueError(f"seeds must be a positive int or an array of keys, got {seeds}.")
         if key is None:
             raise ValueError("seeds given as a count needs key=jax.random.key(...).")
+        _checks.prng_key(key, "key")
         return jax.random.split(key, int(seeds))
     if isinstance(seeds, jax.Array) and jnp.issubdtype(seeds.dtype, jax.dtypes.prng_key):
         if seeds.ndim != 1:
@@ -51,14 +60,35 @@ def _grid(hyperparams) -> dict[str, np.ndarray]:
     for name, values in hyperparams.items():
         if name == "seed":
             raise ValueError("hyperparams may not be named 'seed' (that axis is the seeds).")
+        label = f"hyperparams[{name!r}]"
+        if _checks.is_traced(values):
+            raise TypeError(f"{label} must be concrete values, got a traced array.")
         v = np.asarray(values)
         if v.ndim != 1 or v.size == 0:
             raise ValueError(
-                f"hyperparams[{name!r}] must be a non-empty 1-D array of values, got shape "
-                f"{v.shape}."
+                f"{label} must be a non-empty 1-D array of values, got shape {v.shape}."
+            )
+        if v.dtype == bool or not (
+            np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)
+        ):
+            raise TypeError(f"{label} must hold real numbers, got {v.tolist()!r} ({v.dtype}).")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{label} must be finite, got {v.tolist()!r}.")
+        if _is_rate(name) and not np.all(v > 0):
+            raise ValueError(
+                f"{label} is a learning rate and must be > 0, got {v.tolist()!r}; a rate "
+                "<= 0 does not descend."
             )
         out[name] = v
     return out
+
+
+_RATE_NAMES = ("lr", "learning_rate", "eta", "step_size", "stepsize")
+
+
+def _is_rate(name) -> bool:
+    """Hyperparameters named like a learning rate (``lr``, ``learning_rate``, ``eta``, ...)."""
+    return isinstance(name, str) and name.lower() in _RATE_NAMES
 
 
 def _put(host, sharding):
@@ -91,6 +121,7 @@ def train_ensemble(
     observables=None,
     batch_size: int | None = None,
     divergence_threshold: float | None = None,
+    divergence_factor: float | None = DIVERGENCE_FACTOR,
     precision: Precision | None = None,
     progress: bool = False,
     devices=None,
@@ -115,8 +146,12 @@ def train_ensemble(
         ``hyperparams`` is empty.
       seeds: number of seeds (split from ``key``) or a 1-D array of keys.
       hyperparams: name -> 1-D values; the grid is their outer product with the seeds.
+        Values must be finite; those named like a learning rate (``lr``,
+        ``learning_rate``, ``eta``, ``step_size``) must be ``> 0``.
       devices: devices to shard members over; ``None`` means ``jax.devices()``.
-      Others: as in :func:`train`.
+      Others: as in :func:`train`, including the divergence rule (non-finite, or a loss
+        above ``divergence_factor = 1e6`` times the member's initial loss, or above an
+        absolute ``divergence_threshold``), applied per member.
 
     Returns:
       A :class:`TrainRecord` with ``axes=('seed', *hyperparams)`` (in that order, then the
@@ -132,9 +167,20 @@ def train_ensemble(
       >>> rec.train_loss.shape  # (seed, lr, step)
       (2, 2, 5)
     """
+    _checks.function(apply_fn, "apply_fn", "apply_fn(params, x) -> (N, *out)")
+    _checks.function(init_fn, "init_fn", "init_fn(key) -> params")
     data = check_data(data)
+    steps = _checks.integer(steps, "steps", fix="It is the number of optimizer updates.")
+    log_every = _checks.integer(log_every, "log_every")
     n_logs = check_schedule(steps, log_every)
     check_precision(precision)
+    progress = check_progress(progress)
+    check_loss(loss, loss_normalization)
+    check_divergence(divergence_threshold, divergence_factor)
+    if not (isinstance(seeds, (int, np.integer, jax.Array)) and not isinstance(seeds, bool)):
+        raise TypeError(
+            f"seeds must be an int count or a 1-D array of jax.random keys, got {seeds!r}."
+        )
     grid = _grid(hyperparams)
     keys = _member_keys(seeds, key)
     if isinstance(optimizer, optax.GradientTransformation):
@@ -143,6 +189,7 @@ def train_ensemble(
                 "optimizer is a fixed GradientTransformation but hyperparams were given; pass "
                 "a function, e.g. optimizer=lambda lr: optax.sgd(lr)."
             )
+        find_nan(optimizer, "optimizer")
         fixed = optimizer
         make_optimizer = lambda hp: fixed  # noqa: E731
     elif callable(optimizer):
@@ -152,7 +199,8 @@ def train_ensemble(
             f"optimizer must be a GradientTransformation or a function of the hyperparameters, "
             f"got {type(optimizer).__name__}."
         )
-    check_batching(batch_size, jax.random.key(0), data)
+    batch_size, _ = check_batching(batch_size, jax.random.key(0), data)
+    check_outputs(jax.eval_shape(lambda k: apply_fn(init_fn(k), data.x_train), keys[0]), data, loss)
 
     shape = (keys.shape[0], *(v.size for v in grid.values()))
     idx = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
@@ -185,6 +233,7 @@ def train_ensemble(
         observables=observables,
         batch_size=batch_size,
         divergence_threshold=divergence_threshold,
+        divergence_factor=divergence_factor,
     )
 
     def constrain(tree):

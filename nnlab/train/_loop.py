@@ -11,6 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnlab import _checks
+
+from ._fingerprint import find_nan
 from ._observables import resolve_observables
 from ._precision import Precision, check_precision, matmul_precision
 from ._record import TrainRecord
@@ -34,17 +37,26 @@ class Data(NamedTuple):
 
 
 def _check_array(name, value):
+    """A data field: an array (any dtype), with an example axis of length >= 1, finite."""
+    name = f"data.{name}"
     if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-        raise TypeError(f"data.{name} must be an array, got {type(value).__name__}.")
-    if value.ndim < 1:
-        raise ValueError(f"data.{name} must have a leading example axis, got shape {value.shape}.")
-    if not isinstance(value, jax.core.Tracer) and jnp.issubdtype(value.dtype, jnp.inexact):
-        if not bool(jnp.all(jnp.isfinite(value))):
-            raise ValueError(f"data.{name} contains NaN or inf; clean the data first.")
+        raise TypeError(
+            f"{name} must be an array, got {type(value).__name__}; convert it with jnp.asarray."
+        )
+    if len(value.shape) < 1:
+        raise ValueError(f"{name} must have a leading example axis, got shape {value.shape}.")
+    _checks.finite_array(value, name, floating=False, min_examples=1)
 
 
 def check_data(data) -> Data:
+    """``data`` as a :class:`Data`, with every given field checked (arrays, >= 1 example,
+    finite, matching example counts)."""
     if isinstance(data, Mapping):
+        unknown = set(data) - set(Data._fields)
+        if unknown:
+            raise ValueError(
+                f"data has unknown fields {sorted(unknown)}; the fields are {Data._fields}."
+            )
         data = Data(**data)
     elif isinstance(data, tuple) and not isinstance(data, Data):
         data = Data(*data)
@@ -72,6 +84,107 @@ def check_data(data) -> Data:
     return data
 
 
+LOSSES = ("mse", "xent")
+NORMALIZATIONS = ("mean", "sum")
+
+
+def check_targets(f_shape, y, loss, name: str = "y") -> None:
+    """Raise ``ValueError`` unless targets ``y`` fit outputs of shape ``f_shape`` for ``loss``.
+
+    Shapes are static, so this runs at trace time. Accepted: ``y.shape == f_shape``; for
+    ``'mse'`` also ``y`` of shape ``(n,)`` against outputs ``(n, 1)``; for ``'xent'``
+    integer class labels of shape ``f_shape[:-1]``. A callable loss is not checked (it gets
+    the outputs and targets as given).
+    """
+    if callable(loss):
+        return
+    f_shape, y_shape = tuple(f_shape), tuple(y.shape)
+    integer = jnp.issubdtype(y.dtype, jnp.integer)
+    if loss == "xent" and integer:
+        if y_shape == f_shape[:-1]:
+            return
+        raise ValueError(
+            f"{name} holds integer class labels of shape {y_shape}, but apply_fn returns logits "
+            f"of shape {f_shape}; labels must have shape {f_shape[:-1]} (one per example), or "
+            f"pass one-hot float targets of shape {f_shape}."
+        )
+    if y_shape == f_shape:
+        return
+    if loss == "mse" and len(f_shape) >= 1 and f_shape[-1] == 1 and y_shape == f_shape[:-1]:
+        return
+    raise ValueError(
+        f"{name} has shape {y_shape} but apply_fn returns outputs of shape {f_shape}; with "
+        f"loss={loss!r} they must match (no broadcasting). Fix the network's output width or "
+        f"reshape the targets to {f_shape}."
+    )
+
+
+def check_labels(f_shape, y, loss, name: str) -> None:
+    """Concrete integer labels for ``'xent'`` must lie in ``[0, K)`` (else one_hot is 0)."""
+    if loss != "xent" or not jnp.issubdtype(y.dtype, jnp.integer) or _checks.is_traced(y):
+        return
+    k = f_shape[-1]
+    lo, hi = int(jnp.min(y)), int(jnp.max(y))
+    if lo < 0 or hi >= k:
+        raise ValueError(
+            f"{name} holds class labels in [{lo}, {hi}], but apply_fn returns {k} logits; "
+            f"class labels must lie in [0, {k - 1}]."
+        )
+
+
+def check_outputs(out, data: Data, loss) -> None:
+    """Check ``apply_fn``'s output structure ``out`` (from ``jax.eval_shape``) against data."""
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        raise TypeError(
+            "apply_fn(params, x) must return one array of shape (N, *out), got "
+            f"{jax.tree_util.tree_structure(out)}."
+        )
+    n = data.x_train.shape[0]
+    if len(out.shape) < 1 or out.shape[0] != n:
+        raise ValueError(
+            f"apply_fn(params, data.x_train) must return shape (N, *out) with N = {n} examples, "
+            f"got {out.shape}."
+        )
+    check_targets(out.shape, data.y_train, loss, "data.y_train")
+    check_labels(out.shape, data.y_train, loss, "data.y_train")
+    if data.y_test is not None:
+        f_test = (data.y_test.shape[0], *out.shape[1:])
+        check_targets(f_test, data.y_test, loss, "data.y_test")
+        check_labels(f_test, data.y_test, loss, "data.y_test")
+
+
+def check_loss(loss, loss_normalization):
+    _checks.choice(loss_normalization, "loss_normalization", NORMALIZATIONS)
+    if not callable(loss):
+        if not isinstance(loss, str):
+            raise TypeError(
+                f"loss must be one of {LOSSES} or a callable loss(f, y) -> scalar, got "
+                f"{type(loss).__name__}: {loss!r}."
+            )
+        _checks.choice(loss, "loss", LOSSES)
+
+
+def check_divergence(divergence_threshold, divergence_factor):
+    """Validate the divergence rule's two settings; returns them as floats (or None)."""
+    if divergence_threshold is not None:
+        fix = "it is an absolute loss level (> 0), or None for none."
+        _checks.real(
+            divergence_threshold, "divergence_threshold", positive=True, allow_inf=True, fix=fix
+        )
+        divergence_threshold = float(divergence_threshold)
+    if divergence_factor is not None:
+        fix = "it multiplies the initial loss (>= 1, default 1e6), or None to disable the rule."
+        _checks.real(divergence_factor, "divergence_factor", minimum=1.0, allow_inf=True, fix=fix)
+        divergence_factor = float(divergence_factor)
+    return divergence_threshold, divergence_factor
+
+
+def check_progress(progress) -> bool:
+    if not isinstance(progress, bool | np.bool_):
+        raise TypeError(f"progress must be True or False, got {progress!r}.")
+    return bool(progress)
+
+
 def make_loss(loss, normalization: LossNormalization) -> Callable:
     r"""``loss(f, y) -> scalar``.
 
@@ -81,9 +194,12 @@ def make_loss(loss, normalization: LossNormalization) -> Callable:
     * ``'xent'``: ``−(1/n) Σ_i Σ_k y_ik log softmax(f(x_i))_k`` (or summed); integer targets
       of shape ``(n,)`` are class labels.
     * a callable ``loss(f, y)``, used as given.
+
+    The built-in losses require the targets to match the outputs (``ValueError`` otherwise,
+    never broadcasting), except that targets ``(n,)`` match outputs ``(n, 1)`` for ``'mse'``
+    and integer labels ``(n,)`` match logits ``(n, K)`` for ``'xent'``.
     """
-    if normalization not in ("mean", "sum"):
-        raise ValueError(f"loss_normalization must be 'mean' or 'sum', got {normalization!r}.")
+    check_loss(loss, normalization)
     if callable(loss):
         return loss
     reduce = jnp.mean if normalization == "mean" else jnp.sum
@@ -96,6 +212,7 @@ def make_loss(loss, normalization: LossNormalization) -> Callable:
     if loss == "mse":
 
         def mse(f, y):
+            check_targets(f.shape, y, "mse")
             y = _match(f, y)
             per_example = 0.5 * jnp.sum(jnp.square(f - y).reshape(f.shape[0], -1), axis=1)
             return reduce(per_example)
@@ -104,24 +221,27 @@ def make_loss(loss, normalization: LossNormalization) -> Callable:
     if loss == "xent":
 
         def xent(f, y):
+            check_targets(f.shape, y, "xent")
             if jnp.issubdtype(y.dtype, jnp.integer):
                 y = jax.nn.one_hot(y, f.shape[-1], dtype=f.dtype)
             return reduce(-jnp.sum(y * jax.nn.log_softmax(f, axis=-1), axis=-1))
 
         return xent
-    raise ValueError(f"loss must be 'mse', 'xent' or a callable loss(f, y), got {loss!r}.")
+    raise AssertionError(loss)  # unreachable: check_loss lists the choices
 
 
 def check_schedule(steps, log_every) -> int:
-    for name, v in (("steps", steps), ("log_every", log_every)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}.")
+    steps = _checks.integer(steps, "steps", fix="It is the number of optimizer updates.")
+    log_every = _checks.integer(log_every, "log_every", fix="Logs are taken every log_every steps.")
     if steps % log_every:
         raise ValueError(
             f"log_every={log_every} must divide steps={steps}; logs are taken at "
             "0, log_every, ..., steps."
         )
     return steps // log_every
+
+
+DIVERGENCE_FACTOR = 1e6
 
 
 class State(NamedTuple):
@@ -134,6 +254,7 @@ class State(NamedTuple):
     diverged_step: jax.Array
     key: jax.Array
     obs_state: Any
+    loss0: jax.Array  # training loss at θ_0 (the reference of the relative divergence rule)
 
 
 def _tree_finite(tree):
@@ -164,16 +285,32 @@ def make_program(
     observables,
     batch_size,
     divergence_threshold,
+    divergence_factor=DIVERGENCE_FACTOR,
 ) -> Program:
-    loss_fn = make_loss(loss, loss_normalization)
+    """The divergence rule: a step ``k`` diverges when ``L(θ_k)`` or ``θ_{k+1}`` is
+    non-finite, or ``L(θ_k) > divergence_threshold`` (absolute, if given), or
+    ``L(θ_k) > divergence_factor · L(θ_0)`` (if given and ``L(θ_0) > 0``)."""
+    base_loss = make_loss(loss, loss_normalization)
+    divergence_threshold, divergence_factor = check_divergence(
+        divergence_threshold, divergence_factor
+    )
     obs = resolve_observables(observables)
     threshold = jnp.inf if divergence_threshold is None else divergence_threshold
 
+    def loss_fn(f, y, name):
+        check_targets(f.shape, y, loss, name)  # static shapes: raises at trace time
+        return base_loss(f, y)
+
+    def relative_limit(loss0):
+        if divergence_factor is None or math.isinf(divergence_factor):
+            return jnp.asarray(jnp.inf, loss0.dtype)
+        return jnp.where(loss0 > 0, divergence_factor * loss0, jnp.inf)
+
     def log(state, data):
         p = state.params
-        out = {"train_loss": loss_fn(apply_fn(p, data.x_train), data.y_train)}
+        out = {"train_loss": loss_fn(apply_fn(p, data.x_train), data.y_train, "data.y_train")}
         if data.x_test is not None:
-            out["test_loss"] = loss_fn(apply_fn(p, data.x_test), data.y_test)
+            out["test_loss"] = loss_fn(apply_fn(p, data.x_test), data.y_test, "data.y_test")
         if data.x_probe is not None:
             out["probe_outputs"] = apply_fn(p, data.x_probe)
         out["observables"] = {
@@ -189,10 +326,15 @@ def make_program(
             k = jax.random.fold_in(state.key, state.step)
             idx = jax.random.permutation(k, x.shape[0])[:batch_size]
             x, y = x[idx], y[idx]
-        value, grads = jax.value_and_grad(lambda q: loss_fn(apply_fn(q, x), y))(p)
+        value, grads = jax.value_and_grad(lambda q: loss_fn(apply_fn(q, x), y, "data.y_train"))(p)
         updates, opt_state = opt.update(grads, state.opt_state, p)
         new_p = optax.apply_updates(p, updates)
-        bad = ~jnp.isfinite(value) | (value > threshold) | ~_tree_finite(new_p)
+        bad = (
+            ~jnp.isfinite(value)
+            | (value > threshold)
+            | (value > relative_limit(state.loss0))
+            | ~_tree_finite(new_p)
+        )
         frozen = state.diverged | bad
         keep = lambda old, new: jax.tree_util.tree_map(  # noqa: E731
             lambda a, b: jnp.where(frozen, a, b), old, new
@@ -206,10 +348,12 @@ def make_program(
             diverged_step=jnp.where(newly, state.step, state.diverged_step),
             key=state.key,
             obs_state=state.obs_state,
+            loss0=state.loss0,
         )
 
     def start(params0, hp, key, data):
         opt = make_optimizer(hp)
+        loss0 = loss_fn(apply_fn(params0, data.x_train), data.y_train, "data.y_train")
         state = State(
             params=params0,
             opt_state=opt.init(params0),
@@ -218,6 +362,7 @@ def make_program(
             diverged_step=jnp.full((), -1, jnp.int32),
             key=key,
             obs_state={name: o.init(apply_fn, params0, data) for name, o in obs.items()},
+            loss0=jnp.asarray(loss0),
         )
         return state, log(state, data)
 
@@ -313,6 +458,7 @@ def train(
     batch_size: int | None = None,
     key: jax.Array | None = None,
     divergence_threshold: float | None = None,
+    divergence_factor: float | None = DIVERGENCE_FACTOR,
     precision: Precision | None = None,
     progress: bool = False,
 ) -> TrainRecord:
@@ -327,9 +473,19 @@ def train(
     :func:`nnlab.predict.gradient_descent_mse` with ``loss_normalization='mean'`` for a
     linearised network (Lee et al. 2019, arXiv:1902.06720).
 
-    Divergence is a result: if the loss or the update is non-finite (or the loss exceeds
-    ``divergence_threshold``) at step ``k``, the parameters stay at ``θ_k``, ``diverged`` is
-    set, ``diverged_step = k``, and later logs are NaN.
+    Divergence is a result. Step ``k`` (the update from ``θ_k``) diverges when
+
+    * ``L(θ_k)`` or the updated parameters ``θ_{k+1}`` are non-finite (always), or
+    * ``L(θ_k) > divergence_factor · L(θ_0)`` (default factor ``1e6``; ``L(θ_0)`` is the
+      full training loss at the start, and the rule is off when ``L(θ_0) ≤ 0``), or
+    * ``L(θ_k) > divergence_threshold`` (an absolute level, off by default).
+
+    ``L(θ_k)`` is the loss of the step's batch (the full training set without
+    ``batch_size``). Then the parameters stay at ``θ_k``, ``diverged`` is set,
+    ``diverged_step = k``, and the logs after step ``k`` are NaN. A loss a million times its
+    start has left every regime a theory comparison describes, while the transient spikes of
+    catapult dynamics (Lewkowycz et al. 2020, arXiv:2003.02218) are usually far smaller;
+    pass a larger factor (or ``None``) for runs whose loss may legitimately grow more.
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (N, *out)``; nnlab ``net.apply``, a Flax
@@ -344,7 +500,11 @@ def train(
         ``'weight_distance'``) or a dict name -> :class:`Observable` / callable
         ``fn(apply_fn, params, params0, data)``.
       batch_size: minibatch size (needs ``key``); ``None`` for full-batch GD.
-      divergence_threshold: a loss above this also counts as divergence.
+      divergence_threshold: an absolute loss level above which a step diverges (``> 0``,
+        ``inf`` or ``None`` for none).
+      divergence_factor: a step whose loss exceeds this multiple of the initial loss
+        diverges (``>= 1``; default ``1e6``); ``None`` (or ``inf``) keeps only the
+        non-finite rule (the behaviour before nnlab added this rule).
       precision: matmul precision, ``'highest'`` for theory checks on GPU (see
         :func:`matmul_precision`); ``None`` leaves JAX's setting.
       progress: show a progress bar (the scan then runs in ~20 compiled chunks).
@@ -361,14 +521,22 @@ def train(
       >>> rec.train_loss.shape
       (3,)
     """
+    _checks.function(apply_fn, "apply_fn", "apply_fn(params, x) -> (N, *out)")
     data = check_data(data)
+    steps = _checks.integer(steps, "steps", fix="It is the number of optimizer updates.")
+    log_every = _checks.integer(log_every, "log_every")
     n_logs = check_schedule(steps, log_every)
     check_precision(precision)
+    progress = check_progress(progress)
+    check_loss(loss, loss_normalization)
+    check_divergence(divergence_threshold, divergence_factor)
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
             f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}."
         )
-    key = check_batching(batch_size, key, data)
+    find_nan(optimizer, "optimizer")
+    batch_size, key = check_batching(batch_size, key, data)
+    check_outputs(jax.eval_shape(apply_fn, params0, data.x_train), data, loss)
     program = make_program(
         apply_fn,
         lambda hp: optimizer,
@@ -378,6 +546,7 @@ def train(
         observables=observables,
         batch_size=batch_size,
         divergence_threshold=divergence_threshold,
+        divergence_factor=divergence_factor,
     )
     with matmul_precision(precision):
         state, logs = drive(
@@ -400,11 +569,15 @@ def final_fields(state: State) -> dict:
 
 
 def check_batching(batch_size, key, data):
+    """``(batch_size as an int or None, key)``; the key defaults to ``key(0)`` without batches."""
+    if key is not None:
+        _checks.prng_key(key, "key")
     if batch_size is None:
-        return jax.random.key(0) if key is None else key
+        return None, (jax.random.key(0) if key is None else key)
     n = data.x_train.shape[0]
-    if not isinstance(batch_size, int) or not 1 <= batch_size <= n:
+    batch_size = _checks.integer(batch_size, "batch_size", fix=f"Use 1..{n} or None.")
+    if batch_size > n:
         raise ValueError(f"batch_size must be an int in [1, {n}] or None, got {batch_size!r}.")
     if key is None:
         raise ValueError("batch_size was given without key; pass key=jax.random.key(...).")
-    return key
+    return batch_size, key

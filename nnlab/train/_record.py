@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import zipfile
 from typing import Any
 
 import jax
@@ -80,11 +82,20 @@ _ARRAY_FIELDS = (
 )
 
 
-def save_record(record: TrainRecord, path: str | os.PathLike) -> None:
+class CorruptRecordError(ValueError):
+    """A record file that cannot be read (truncated, not an ``.npz``, fields missing)."""
+
+
+def save_record(
+    record: TrainRecord, path: str | os.PathLike, *, fingerprint: str | None = None
+) -> None:
     """Write ``record`` (without ``params``) to ``path`` as ``.npz``, atomically.
 
-    The file is written next to its destination and renamed into place, so an interrupted
-    write never leaves a partial file where a finished one is expected.
+    The file is written next to its destination as ``{path}.tmp-{pid}.npz``, flushed to disk
+    and renamed into place, so an interrupted write never leaves a partial file where a
+    finished one is expected; if the write fails the temporary file is removed.
+    ``fingerprint`` (a JSON string, see :mod:`nnlab.train._fingerprint`) is stored with it
+    and read back by :func:`read_fingerprint`.
     """
     record = record.to_numpy()
     arrays = {"axes": np.array(record.axes, dtype=str)}
@@ -96,23 +107,58 @@ def save_record(record: TrainRecord, path: str | os.PathLike) -> None:
         arrays[f"obs.{name}"] = value
     for name, value in record.coords.items():
         arrays[f"coord.{name}"] = np.asarray(value)
+    if fingerprint is not None:
+        arrays["fingerprint"] = np.array(fingerprint, dtype=str)
     path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}.npz"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = f"{path}{TMP_MARK}{os.getpid()}.npz"
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, allow_pickle=False, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+TMP_MARK = ".tmp-"
+
+
+def _read(path) -> dict:
+    """All arrays of the ``.npz`` at ``path``; ``CorruptRecordError`` if it cannot be read."""
+    path = os.fspath(path)
+    with open(path, "rb") as fh:  # own the handle: np.load leaks it on a bad zip
+        try:
+            with np.load(fh, allow_pickle=False) as f:
+                return {name: f[name] for name in f.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            raise CorruptRecordError(
+                f"{path} is not a readable record file ({type(err).__name__}: {err})."
+            ) from err
 
 
 def load_record(path: str | os.PathLike) -> TrainRecord:
-    """Read a record written by :func:`save_record` (``params`` is ``None``)."""
-    with np.load(os.fspath(path)) as f:
-        fields = {name: (f[name] if name in f.files else None) for name in _ARRAY_FIELDS}
-        obs = {k[4:]: f[k] for k in f.files if k.startswith("obs.")}
-        coords = {k[6:]: f[k] for k in f.files if k.startswith("coord.")}
-        axes = tuple(str(a) for a in f["axes"])
+    """Read a record written by :func:`save_record` (``params`` is ``None``).
+
+    A truncated or corrupt file raises ``ValueError`` naming the file.
+    """
+    f = _read(path)
+    for name in ("axes", "step", "train_loss", "diverged", "diverged_step"):
+        if name not in f:
+            raise CorruptRecordError(f"{os.fspath(path)} has no {name!r} field.")
+    fields = {name: f.get(name) for name in _ARRAY_FIELDS}
+    obs = {k[4:]: v for k, v in f.items() if k.startswith("obs.")}
+    coords = {k[6:]: v for k, v in f.items() if k.startswith("coord.")}
+    axes = tuple(str(a) for a in f["axes"])
     return TrainRecord(**fields, observables=obs, params=None, axes=axes, coords=coords)
+
+
+def read_fingerprint(path: str | os.PathLike) -> str | None:
+    """The fingerprint stored by :func:`save_record`, or ``None`` for a file without one."""
+    f = _read(path)
+    return str(f["fingerprint"][()]) if "fingerprint" in f else None
 
 
 def stack_records(records, axis: str, coords) -> TrainRecord:
