@@ -23,6 +23,19 @@ full spatial       (N1, N2, S_1, S_1, ...)   (N1, S_1, S_1, ...)
 The full layout keeps the covariance between every pair of positions (needed by
 pooling); the diagonal layout keeps only equal positions (enough for
 ``Flatten`` readouts and much cheaper).
+
+Channels of several kinds (``branches``). After ``FanInConcat`` a layer's
+channels are no longer exchangeable: channel block ``i`` (``C_i`` channels) is
+Gaussian with its own covariance ``K_i``. An affine layer sums over channels
+with independent weights, so it only sees the channel mean ``Σ_i (C_i/C) K_i``
+(what ``nngp``/``ntk``/``cov1``/``cov2`` hold), but an elementwise nonlinearity
+``φ`` acts per channel, so the next affine layer sees ``Σ_i (C_i/C) T_φ(K_i)``,
+not ``T_φ(Σ_i (C_i/C) K_i)``. Such a kernel therefore also carries
+``branches``: one Kernel per channel block, in channel order, whose ``channels``
+are the block sizes. Layers that act per channel (activations, pooling,
+``Flatten``) map every branch and re-mix (:func:`map_branches`); ``LayerNorm``
+divides every branch by the variance of all channels; affine layers use the
+mixture and return a kernel without branches.
 """
 
 from __future__ import annotations
@@ -53,6 +66,12 @@ class Kernel:
         layer, needed by the 'standard' parameterization). Static.
       is_gaussian: whether the outputs are zero-mean Gaussian in the limit (true
         right after an affine layer). Static.
+      branches: None when all channels are alike; otherwise a tuple of Kernels,
+        one per block of consecutive channels of one kind (after ``FanInConcat``),
+        whose ``channels`` are the block sizes and whose channel-weighted mean is
+        this kernel's ``nngp``/``ntk``/``cov1``/``cov2`` (see the module
+        docstring). A layer that is not affine must map every branch
+        (:func:`map_branches`), never just the mixture.
     """
 
     nngp: Array
@@ -63,6 +82,7 @@ class Kernel:
     diagonal_spatial: bool = dataclasses.field(default=True, metadata={"static": True})
     channels: int = dataclasses.field(default=1, metadata={"static": True})
     is_gaussian: bool = dataclasses.field(default=False, metadata={"static": True})
+    branches: tuple[Kernel, ...] | None = None
 
     def replace(self, **changes: Any) -> Kernel:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""
@@ -112,6 +132,62 @@ def _interleave(v: Array, d: int, *, first: bool) -> Array:
 register_dataclass(Kernel)
 
 
+def mix_branches(branches) -> Kernel:
+    """The kernel of the channel-wise concatenation of ``branches`` (Kernels).
+
+    Its ``nngp``/``ntk``/``cov1``/``cov2`` are the channel-weighted means
+    ``Σ_i C_i K_i / Σ_i C_i`` (``C_i = branches[i].channels``) and it keeps the
+    branches themselves (nested branches are spliced in, in channel order), so
+    that per-channel nonlinearities can act on each. A single branch is returned
+    as it is. ``ntk`` is None if any branch has none.
+    """
+    flat = []
+    for b in branches:
+        flat.extend(b.branches if b.branches is not None else [b])
+    if len(flat) == 1:
+        return flat[0]
+    first = flat[0]
+    for b in flat[1:]:
+        if (b.spatial_ndim, b.diagonal_spatial) != (first.spatial_ndim, first.diagonal_spatial):
+            raise ValueError(
+                "branch kernels must share their spatial layout, got spatial_ndim/"
+                f"diagonal_spatial {[(k.spatial_ndim, k.diagonal_spatial) for k in flat]}."
+            )
+    total = sum(b.channels for b in flat)
+    weights = [b.channels / total for b in flat]
+
+    def mix(field):
+        vals = [getattr(b, field) for b in flat]
+        if any(v is None for v in vals):
+            return None
+        return sum(w * v for w, v in zip(weights[1:], vals[1:])) + weights[0] * vals[0]
+
+    cov1 = mix("cov1")
+    same_cov = all(b.cov2 is b.cov1 for b in flat)
+    return first.replace(
+        nngp=mix("nngp"),
+        ntk=mix("ntk"),
+        cov1=cov1,
+        cov2=cov1 if same_cov else mix("cov2"),
+        channels=total,
+        is_gaussian=all(b.is_gaussian for b in flat),
+        branches=tuple(b.replace(branches=None) for b in flat),
+    )
+
+
+def map_branches(k: Kernel, fn) -> Kernel:
+    """``fn`` (Kernel -> Kernel, a per-channel map) applied to each branch of ``k``, re-mixed.
+
+    Without branches this is ``fn(k)``. Use it for every layer that acts on each
+    channel alike but not linearly in the kernel (activations), and for linear
+    per-channel maps that change the layout (pooling, ``Flatten``), so that the
+    branches stay in step with the mixture.
+    """
+    if k.branches is None:
+        return fn(k)
+    return mix_branches([fn(b) for b in k.branches])
+
+
 def input_kernel(
     x1: Array, x2: Array | None = None, *, compute_ntk: bool = True, diagonal_spatial: bool = True
 ) -> Kernel:
@@ -123,8 +199,9 @@ def input_kernel(
     x2_ = x1 if x2 is None else x2
     channels = x1.shape[-1]
     d = x1.ndim - 2
-    letters = "abcdefgh"[:d]
-    primed = "ABCDEFGH"[:d]
+    # Spatial letters must avoid n, m (batch) and c (channels): d goes up to 3.
+    letters = "pqr"[:d]
+    primed = "PQR"[:d]
     if d == 0 or diagonal_spatial:
         s = letters
         nngp = jnp.einsum(f"n{s}c,m{s}c->nm{s}", x1, x2_) / channels

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from nnlab.kernels._kernel import Kernel
+from nnlab.kernels._kernel import Kernel, mix_branches
 
 from ._base import Array, Layer, Shape, check_kernel, layer, static
 
@@ -132,12 +132,44 @@ def _check_branches(name: str, items, what: str):
         )
 
 
+def _add_kernels(ks, channels: int) -> Kernel:
+    """Kernel of the sum of independent layers with kernels ``ks`` (all of one channel kind)."""
+    first = ks[0]
+    ntk = None if any(k.ntk is None for k in ks) else sum(k.ntk for k in ks[1:]) + first.ntk
+    cov1 = sum(k.cov1 for k in ks[1:]) + first.cov1
+    same_cov = all(k.cov2 is k.cov1 for k in ks)
+    return first.replace(
+        nngp=sum(k.nngp for k in ks[1:]) + first.nngp,
+        ntk=ntk,
+        cov1=cov1,
+        cov2=cov1 if same_cov else sum(k.cov2 for k in ks[1:]) + first.cov2,
+        channels=channels,
+        is_gaussian=all(k.is_gaussian for k in ks),
+        branches=None,
+    )
+
+
+def _channel_blocks(k: Kernel) -> list[tuple[int, int, Kernel]]:
+    """``(start, stop, kernel)`` for each block of consecutive channels of one kind."""
+    parts = k.branches if k.branches is not None else (k,)
+    blocks, start = [], 0
+    for p in parts:
+        blocks.append((start, start + p.channels, p))
+        start += p.channels
+    return blocks
+
+
 @layer
 class FanInSum:
     """Sum of the branches (all of the same shape).
 
     Branches driven by independent parameters are independent Gaussians in the
-    limit, so their NNGPs, NTKs and covariances add.
+    limit, so their NNGPs, NTKs and covariances add. This assumes uncorrelated
+    branches (true when all but one end in an affine layer of their own, as in
+    a residual block); the cross covariances of e.g. ``parallel(Identity(),
+    Identity())`` are not tracked. Branches whose channels are
+    of several kinds (after ``FanInConcat``) add block by block: channel ``c`` of
+    the sum has the summed kernel of the kinds channel ``c`` has in each branch.
     """
 
     def init(self, key, input_shape):
@@ -152,23 +184,37 @@ class FanInSum:
 
     def kernel(self, ks):
         _check_branches("FanInSum", ks, "kernels")
-        first = ks[0]
-        ntk = None if first.ntk is None else sum(k.ntk for k in ks[1:]) + first.ntk
-        return first.replace(
-            nngp=sum(k.nngp for k in ks[1:]) + first.nngp,
-            ntk=ntk,
-            cov1=sum(k.cov1 for k in ks[1:]) + first.cov1,
-            cov2=sum(k.cov2 for k in ks[1:]) + first.cov2,
-            is_gaussian=all(k.is_gaussian for k in ks),
-        )
+        ks = [check_kernel("FanInSum", k) for k in ks]
+        if all(k.branches is None for k in ks):
+            return _add_kernels(ks, ks[0].channels)
+        if any(k.channels != ks[0].channels for k in ks):
+            raise ValueError(
+                "FanInSum: branches whose channels are of several kinds (after FanInConcat) "
+                "can only be added to branches with as many channels, got "
+                f"{[k.channels for k in ks]}; make the branch widths equal."
+            )
+        blocks = [_channel_blocks(k) for k in ks]
+        cuts = sorted({stop for bl in blocks for _, stop, _ in bl})
+        parts, start = [], 0
+        for stop in cuts:
+            covering = [next(p for lo, hi, p in bl if lo <= start < hi) for bl in blocks]
+            parts.append(_add_kernels(covering, stop - start))
+            start = stop
+        return mix_branches(parts)
 
 
 @layer
 class FanInConcat:
     """Concatenation of the branches along the channel (last) axis.
 
-    The per-channel kernel of the concatenation is the channel-weighted mean
-    ``Σ_i C_i K_i / Σ_i C_i`` of the branch kernels (NNGP and NTK alike).
+    The channels of the result are of several kinds: channel block ``i``
+    (``C_i`` channels) has branch ``i``'s kernel ``K_i``. An affine layer sees
+    the channel-weighted mean ``Σ_i C_i K_i / Σ_i C_i`` (NNGP and NTK alike),
+    which the returned kernel's fields hold; it also keeps the ``K_i`` as
+    ``branches``, because an elementwise nonlinearity acts per channel and must
+    map each ``K_i`` before the mixing (``Σ_i (C_i/C) T(K_i)``, not
+    ``T(Σ_i (C_i/C) K_i)``), see :mod:`nnlab.kernels._kernel`.
+    Only the channel axis is supported (``apply`` concatenates the last axis).
     """
 
     def init(self, key, input_shape):
@@ -185,23 +231,8 @@ class FanInConcat:
 
     def kernel(self, ks):
         _check_branches("FanInConcat", ks, "kernels")
-        total = sum(k.channels for k in ks)
-        weights = [k.channels / total for k in ks]
-
-        def mix(field):
-            vals = [getattr(k, field) for k in ks]
-            if any(v is None for v in vals):
-                return None
-            return sum(w * v for w, v in zip(weights, vals))
-
-        return ks[0].replace(
-            nngp=mix("nngp"),
-            ntk=mix("ntk"),
-            cov1=mix("cov1"),
-            cov2=mix("cov2"),
-            channels=total,
-            is_gaussian=all(k.is_gaussian for k in ks),
-        )
+        ks = [check_kernel("FanInConcat", k) for k in ks]
+        return mix_branches(ks)
 
 
 @layer

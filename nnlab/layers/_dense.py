@@ -36,6 +36,10 @@ def affine_kernel(
     * NTK, 'ntk': ``W_std² K + b_std² + W_std² Θ`` (Jacot et al. 2018).
     * NTK, 'standard': ``fan_in · K + 1[bias] + W_std² Θ`` (Park et al. 2019,
       "The effect of network width on SGD", standard-parameterization NTK).
+
+    The weights sum over all input channels, so channels of several kinds
+    (``k.branches``, after ``FanInConcat``) enter only through their mixture
+    ``k.nngp``/``k.ntk``; the outputs are all alike (no branches).
     """
     b2 = 0.0 if b_std is None else b_std**2
     mapped_nngp = linear_map(k.nngp)
@@ -49,7 +53,7 @@ def affine_kernel(
             ntk = nngp + back
         else:
             ntk = fan_in * mapped_nngp + (0.0 if b_std is None else 1.0) + back
-    return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=True)
+    return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=True, branches=None)
 
 
 @layer

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from nnlab.kernels._kernel import Kernel
+from nnlab.kernels._kernel import Kernel, map_branches
 
 from ._base import Array, Shape, check_kernel, check_rank
 
@@ -68,6 +68,13 @@ class Activation:
         return self.fn(x)
 
     def kernel(self, k: Kernel) -> Kernel:
+        """``nngp ← T``, ``ntk ← ntk · Ṫ`` per channel.
+
+        After ``FanInConcat`` the channels are of several kinds (``k.branches``),
+        each Gaussian with its own covariance; ``φ`` acts per channel, so it maps
+        each kind's kernel and the results are re-mixed by channel fraction,
+        ``Σ_i (C_i/C) T(K_i)`` (never ``T(Σ_i (C_i/C) K_i)``).
+        """
         k = check_kernel(self.name, k)
         if not k.is_gaussian:
             raise ValueError(
@@ -76,6 +83,9 @@ class Activation:
                 "got the kernel of raw inputs or of another nonlinearity. Insert a Dense or "
                 "Conv before it."
             )
+        return map_branches(k, self._kernel_one_kind)
+
+    def _kernel_one_kind(self, k: Kernel) -> Kernel:
         a, b = k.marginals()
         need_dot = k.ntk is not None
         nngp, dot = self.kernel_fns(k.nngp, a, b, need_dot)

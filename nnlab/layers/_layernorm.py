@@ -7,7 +7,10 @@ so normalising divides each output by ``sqrt(v(s) + eps)``:
     K_new[s, s'] = K[s, s'] / sqrt((v1[s] + eps)(v2[s'] + eps)),
 
 and the NTK scales the same way: the rank-one projection that the normalisation
-removes from the Jacobian is O(1/width) (Ba et al. 2016, "Layer normalization",
+removes from the Jacobian is O(1/width). After ``FanInConcat`` (channels of
+several kinds, ``Kernel.branches``) ``v`` is the channel-weighted mean of the
+kinds' variances, and each kind's kernel is divided by the same
+``sqrt((v1[s] + eps)(v2[s'] + eps))`` (Ba et al. 2016, "Layer normalization",
 arXiv:1607.06450; kernel as in Novak et al. 2020, "Neural Tangents",
 arXiv:1912.02803).
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from nnlab.kernels._kernel import Kernel
+from nnlab.kernels._kernel import Kernel, map_branches
 
 from ._base import Array, Shape, check_kernel, check_rank, layer, static
 
@@ -70,19 +73,27 @@ class LayerNorm:
                 "Dense, Conv or pooling); after a nonlinearity or on raw inputs the centering "
                 "would need the mean of the features, which the kernel does not carry."
             )
+        # The channel variance at each position is that of all channels together: with
+        # channels of several kinds (after FanInConcat) it is the mixture's, k.cov1/k.cov2,
+        # and every kind is divided by it.
         a, b = k.marginals()
         scale = 1.0 / (jnp.sqrt(a + self.eps) * jnp.sqrt(b + self.eps))
         s1, s1p = k.self_marginals(1)
-        cov1 = k.cov1 / (jnp.sqrt(s1 + self.eps) * jnp.sqrt(s1p + self.eps))
+        scale1 = 1.0 / (jnp.sqrt(s1 + self.eps) * jnp.sqrt(s1p + self.eps))
         if k.cov2 is k.cov1:
-            cov2 = cov1
+            scale2 = scale1
         else:
             s2, s2p = k.self_marginals(2)
-            cov2 = k.cov2 / (jnp.sqrt(s2 + self.eps) * jnp.sqrt(s2p + self.eps))
-        return k.replace(
-            nngp=k.nngp * scale,
-            ntk=None if k.ntk is None else k.ntk * scale,
-            cov1=cov1,
-            cov2=cov2,
-            is_gaussian=True,
-        )
+            scale2 = 1.0 / (jnp.sqrt(s2 + self.eps) * jnp.sqrt(s2p + self.eps))
+
+        def normalise(part: Kernel) -> Kernel:
+            cov1 = part.cov1 * scale1
+            return part.replace(
+                nngp=part.nngp * scale,
+                ntk=None if part.ntk is None else part.ntk * scale,
+                cov1=cov1,
+                cov2=cov1 if part.cov2 is part.cov1 else part.cov2 * scale2,
+                is_gaussian=True,
+            )
+
+        return map_branches(k, normalise)

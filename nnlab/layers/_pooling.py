@@ -2,7 +2,8 @@
 
 All three are linear maps ``y = P x`` of the positions, so they keep Gaussian
 layers Gaussian and send the per-channel covariance to ``P K Pᵀ`` (and the NTK
-likewise, having no parameters) (Novak et al. 2019, "Bayesian deep
+likewise, having no parameters; channels of several kinds, ``Kernel.branches``,
+are mapped kind by kind) (Novak et al. 2019, "Bayesian deep
 convolutional networks with many channels are Gaussian processes",
 arXiv:1810.05148; Arora et al. 2019, "On exact computation with an infinitely
 wide neural net", arXiv:1904.11955):
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from nnlab.kernels._kernel import Kernel
+from nnlab.kernels._kernel import Kernel, map_branches
 
 from ._base import Array, Shape, check_kernel, check_rank, layer, static
 from ._conv import (
@@ -141,7 +142,7 @@ class AvgPool:
                 f"got a kernel with {k.spatial_ndim} spatial dimensions."
             )
 
-        def pool(a, same):
+        def pool(a, same):  # the same layout in every branch, so k's axes serve all
             axes_list = position_axes(k, 2 if same is None else 1)
             pads = self._pads([a.shape[axes[0]] for axes in axes_list])
             for axes, w, st, pad in zip(axes_list, self.window_shape, self.strides, pads):
@@ -150,7 +151,7 @@ class AvgPool:
                     a = window_sum(a, (ax,), w, st) / w
             return a
 
-        return k.replace(**_map_fields(k, pool))
+        return map_branches(k, lambda b: b.replace(**_map_fields(b, pool)))
 
 
 @layer
@@ -182,7 +183,9 @@ class GlobalAvgPool:
             start = 2 if same is None else 1
             return jnp.mean(a, axis=tuple(range(start, a.ndim)))
 
-        return k.replace(**_map_fields(k, pool), spatial_ndim=0, diagonal_spatial=True)
+        return map_branches(
+            k, lambda b: b.replace(**_map_fields(b, pool), spatial_ndim=0, diagonal_spatial=True)
+        )
 
 
 def _position_diagonal(a: Array, k: Kernel, batch_axes: int) -> Array:
@@ -228,7 +231,13 @@ class Flatten:
             a = _position_diagonal(a, k, start)
             return jnp.mean(a, axis=tuple(range(start, a.ndim)))
 
-        channels = k.channels * math.prod(k.spatial_shape)
-        return k.replace(
-            **_map_fields(k, flatten), spatial_ndim=0, diagonal_spatial=True, channels=channels
+        size = math.prod(k.spatial_shape)
+        return map_branches(
+            k,
+            lambda b: b.replace(
+                **_map_fields(b, flatten),
+                spatial_ndim=0,
+                diagonal_spatial=True,
+                channels=b.channels * size,
+            ),
         )
