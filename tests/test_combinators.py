@@ -101,7 +101,10 @@ def test_pooling_inside_branches_selects_full_layout(x64):
     pooled = nl.serial(
         nl.Conv(4, (3, 3)),
         nl.FanOut(2),
-        nl.parallel(nl.AvgPool((2, 2), padding="SAME"), nl.Identity()),
+        # the pooled branch ends in its own Conv: uncorrelated with the skip branch
+        nl.parallel(
+            nl.serial(nl.AvgPool((2, 2), padding="SAME"), nl.Conv(4, (1, 1))), nl.Identity()
+        ),
         nl.FanInSum(),
         nl.Relu(),
         nl.GlobalAvgPool(),

@@ -66,6 +66,12 @@ class Kernel:
         layer, needed by the 'standard' parameterization). Static.
       is_gaussian: whether the outputs are zero-mean Gaussian in the limit (true
         right after an affine layer). Static.
+      odd_in_branch: whether the outputs are odd in the parameters drawn since the last
+        ``FanOut`` (flipping their sign flips the outputs): true right after an affine
+        layer, kept by odd activations (Erf, Tanh, Sign, ...) and linear or odd maps
+        (pooling, Flatten, LayerNorm), false after ``FanOut`` and other activations.
+        Such a branch is uncorrelated with every other branch, in the NNGP and in the
+        NTK, which is what lets ``FanInSum`` add kernels. Static.
       branches: None when all channels are alike; otherwise a tuple of Kernels,
         one per block of consecutive channels of one kind (after ``FanInConcat``),
         whose ``channels`` are the block sizes and whose channel-weighted mean is
@@ -82,6 +88,7 @@ class Kernel:
     diagonal_spatial: bool = dataclasses.field(default=True, metadata={"static": True})
     channels: int = dataclasses.field(default=1, metadata={"static": True})
     is_gaussian: bool = dataclasses.field(default=False, metadata={"static": True})
+    odd_in_branch: bool = dataclasses.field(default=False, metadata={"static": True})
     branches: tuple[Kernel, ...] | None = None
 
     def replace(self, **changes: Any) -> Kernel:
@@ -171,6 +178,7 @@ def mix_branches(branches) -> Kernel:
         cov2=cov1 if same_cov else mix("cov2"),
         channels=total,
         is_gaussian=all(b.is_gaussian for b in flat),
+        odd_in_branch=all(b.odd_in_branch for b in flat),
         branches=tuple(b.replace(branches=None) for b in flat),
     )
 

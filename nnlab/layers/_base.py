@@ -68,7 +68,14 @@ def _normalise_and_check_fields(obj: Any) -> None:
         value = getattr(obj, f.name)
         annotation = str(f.type)
         if f.metadata.get("static", False):
-            if isinstance(value, np.integer):
+            if annotation == "float":
+                if checks.is_traced(value):
+                    raise TypeError(
+                        f"{name}: {f.name} is static (it shapes the computation) and must be a "
+                        "concrete number, got a traced value; build the layer outside jit/vmap."
+                    )
+                object.__setattr__(obj, f.name, float(checks.real(value, f"{name}: {f.name}")))
+            elif isinstance(value, np.integer):
                 object.__setattr__(obj, f.name, int(value))
             elif isinstance(value, tuple) and any(isinstance(v, np.integer) for v in value):
                 object.__setattr__(

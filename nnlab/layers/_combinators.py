@@ -121,7 +121,8 @@ class FanOut:
         return [x] * self.num
 
     def kernel(self, k):
-        return [check_kernel("FanOut", k)] * self.num
+        # The copies share every parameter drawn so far: none is odd in parameters of its own.
+        return [check_kernel("FanOut", k).replace(odd_in_branch=False)] * self.num
 
 
 def _check_branches(name: str, items, what: str):
@@ -145,6 +146,7 @@ def _add_kernels(ks, channels: int) -> Kernel:
         cov2=cov1 if same_cov else sum(k.cov2 for k in ks[1:]) + first.cov2,
         channels=channels,
         is_gaussian=all(k.is_gaussian for k in ks),
+        odd_in_branch=all(k.odd_in_branch for k in ks),
         branches=None,
     )
 
@@ -164,10 +166,14 @@ class FanInSum:
     """Sum of the branches (all of the same shape).
 
     Branches driven by independent parameters are independent Gaussians in the
-    limit, so their NNGPs, NTKs and covariances add. This assumes uncorrelated
-    branches (true when all but one end in an affine layer of their own, as in
-    a residual block); the cross covariances of e.g. ``parallel(Identity(),
-    Identity())`` are not tracked. Branches whose channels are
+    limit, so their NNGPs, NTKs and covariances add, provided the cross terms
+    vanish. They do when all but one branch are odd in parameters of their own
+    (``Kernel.odd_in_branch``: the branch ends in its own Dense or Conv, possibly
+    followed by odd activations, pooling or LayerNorm): flipping those parameters'
+    sign flips the branch and leaves the others, so every cross moment (NNGP and
+    NTK) averages to zero. Otherwise (``parallel(Identity(), Identity())``, two
+    ReLU branches, ``parallel(AvgPool(...), Identity())``) the branches are
+    correlated and the kernel is an error, never a wrong number. Branches whose channels are
     of several kinds (after ``FanInConcat``) add block by block: channel ``c`` of
     the sum has the summed kernel of the kinds channel ``c`` has in each branch.
     """
@@ -185,6 +191,15 @@ class FanInSum:
     def kernel(self, ks):
         _check_branches("FanInSum", ks, "kernels")
         ks = [check_kernel("FanInSum", k) for k in ks]
+        shared = [i for i, k in enumerate(ks) if not k.odd_in_branch]
+        if len(shared) > 1:
+            raise ValueError(
+                f"FanInSum: branches {shared} are correlated (none of them ends in a Dense or "
+                "Conv of its own, possibly followed by odd activations such as Erf/Tanh/Sign or "
+                "by pooling), so the kernel of their sum needs cross-covariances that nnlab "
+                "does not compute. End all but one branch in its own Dense or Conv layer, as "
+                "in a residual block serial(FanOut(2), parallel(block, Identity()), FanInSum())."
+            )
         if all(k.branches is None for k in ks):
             return _add_kernels(ks, ks[0].channels)
         if any(k.channels != ks[0].channels for k in ks):

@@ -53,7 +53,15 @@ def affine_kernel(
             ntk = nngp + back
         else:
             ntk = fan_in * mapped_nngp + (0.0 if b_std is None else 1.0) + back
-    return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=True, branches=None)
+    return k.replace(
+        nngp=nngp,
+        ntk=ntk,
+        cov1=cov1,
+        cov2=cov2,
+        is_gaussian=True,
+        odd_in_branch=True,
+        branches=None,
+    )
 
 
 @layer

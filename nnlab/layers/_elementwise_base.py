@@ -12,6 +12,7 @@ Subclasses provide ``fn(x)`` and ``kernel_fns(c, v1, v2, need_dot)``.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from nnlab.kernels._kernel import Kernel, map_branches
@@ -60,6 +61,15 @@ class Activation:
     def name(self) -> str:
         return type(self).__name__
 
+    @property
+    def is_odd(self) -> bool:
+        """Whether ``φ(-x) = -φ(x)`` (known statically; traced parameters count as not odd).
+
+        An odd ``φ`` keeps a branch odd in its own parameters (``Kernel.odd_in_branch``),
+        which ``FanInSum`` needs to add branch kernels exactly.
+        """
+        return False
+
     def init(self, key: Array, input_shape: Shape):
         check_rank(self.name, input_shape, tuple(range(1, 6)), "(N, ...)")
         return tuple(input_shape), ()
@@ -95,4 +105,27 @@ class Activation:
             cov2 = cov1
         else:
             cov2, _ = self.kernel_fns(k.cov2, *k.self_marginals(2), False)
-        return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=False)
+        return k.replace(
+            nngp=nngp,
+            ntk=ntk,
+            cov1=cov1,
+            cov2=cov2,
+            is_gaussian=False,
+            odd_in_branch=k.odd_in_branch and self.is_odd,
+        )
+
+
+def is_zero(value) -> bool:
+    """Whether a hyperparameter is concretely zero (traced values: unknown, so False)."""
+    try:
+        return float(value) == 0.0
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return False
+
+
+def is_equal(a, b) -> bool:
+    """Whether two hyperparameters are concretely equal (traced values: False)."""
+    try:
+        return float(a) == float(b)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return False

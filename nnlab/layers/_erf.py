@@ -14,14 +14,18 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
-from ._base import Array, layer
-from ._elementwise_base import Activation, correlation
+from ._base import Array, layer, static
+from ._elementwise_base import Activation, correlation, is_zero
 from ._inverse_trig import arcsin
 
 
 @layer
 class Erf(Activation):
     """``φ(x) = a·erf(b·x) + c`` with Williams' (1997) arcsine kernel.
+
+    ``a`` and ``b`` are pytree leaves (differentiable, vmappable); the offset ``c`` is
+    static, because whether ``φ`` is odd (``c = 0``) decides whether ``FanInSum`` can add
+    the kernels of branches ending in it (see ``Kernel.odd_in_branch``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -32,7 +36,11 @@ class Erf(Activation):
 
     a: float = 1.0
     b: float = 1.0
-    c: float = 0.0
+    c: float = static(default=0.0)
+
+    @property
+    def is_odd(self) -> bool:
+        return is_zero(self.c)
 
     def fn(self, x: Array) -> Array:
         return self.a * erf(self.b * x) + self.c

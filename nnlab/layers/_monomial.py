@@ -66,6 +66,10 @@ class Monomial(Activation):
         if self.degree < 0:
             raise ValueError(f"Monomial: degree must be >= 0, got {self.degree}.")
 
+    @property
+    def is_odd(self) -> bool:
+        return self.degree % 2 == 1
+
     def fn(self, x: Array) -> Array:
         return x**self.degree
 

@@ -67,6 +67,10 @@ class Sign(Activation):
       Array([-1.,  1.], dtype=float32)
     """
 
+    @property
+    def is_odd(self) -> bool:
+        return True
+
     def fn(self, x: Array) -> Array:
         return jnp.sign(x)
 
