@@ -15,11 +15,15 @@ arXiv:1902.06720); order 2 is the neural quadratic model of Zhu, Liu, Radhakrish
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnlab.empirical import _validate
 
 __all__ = ["expand", "linearize"]
 
@@ -65,13 +69,17 @@ def expand(
 
     Args:
       apply_fn: ``apply_fn(params, x)``; any pytree output.
-      params0: expansion point.
-      order: non-negative int; 1 is :func:`linearize`, 2 the neural quadratic model
-        (Zhu et al., 2022, arXiv:2205.11787).
+      params0: expansion point: a pytree of float leaves (TypeError otherwise, e.g. for the
+        integer ``RngCount`` leaves of a full Flax ``nnx.split(model)`` state; split with
+        ``nnx.split(model, nnx.Param, ...)``).
+      order: non-negative int (numpy ints accepted); 1 is :func:`linearize`, 2 the neural
+        quadratic model (Zhu et al., 2022, arXiv:2205.11787).
 
     Returns:
       A function ``f_k(params, x)`` with the signature of ``apply_fn``. Its cost grows
-      like ``2^order`` forward passes (nested jvps).
+      like ``2^order`` forward passes (nested jvps). When ``x`` is an array it is checked
+      eagerly: an empty leading axis or NaN/inf is a ValueError (under ``jit`` only its
+      shape is checked); ``params`` must match ``params0`` leaf by leaf.
 
     Example:
       >>> import jax.numpy as jnp
@@ -80,11 +88,20 @@ def expand(
       >>> float(f2(0.1, jnp.asarray(1.0)))  # sin(t) = t + O(t^3)
       0.1...
     """
-    if not isinstance(order, int) or isinstance(order, bool) or order < 0:
-        raise ValueError(f"order must be a non-negative int, got {order!r}")
+    _validate.function(apply_fn)
+    # a wrong kind is a ValueError here (not TypeError) for backward compatibility
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral | np.integer):
+        raise ValueError(f"order must be a non-negative int such as 1 or 2, got {order!r}")
+    order = int(order)
+    if order < 0:
+        raise ValueError(f"order must be a non-negative int such as 1 or 2, got {order!r}")
+    _validate.float_params(params0, "params0")
 
     def taylor_fn(params, x):
+        _validate.float_params(params)
         _check_params(params, params0)
+        if hasattr(x, "shape") and hasattr(x, "dtype"):
+            x = _validate.input_array(x, "x", batched=False)
         delta = jax.tree_util.tree_map(lambda a, b: a - b, params, params0)
         terms = _derivatives(lambda p: apply_fn(p, x), params0, delta, order)
         total = terms[0]

@@ -4,39 +4,58 @@ An empirical kernel of a function with outputs of shape ``(N, *out)`` has shape
 ``(N1, N2, *kernel_out)`` where ``kernel_out`` walks the output axes ``1..r`` in
 order and, for each axis ``j`` of size ``d_j``,
 
-* contributes nothing if ``j`` is in ``trace_axes`` (the axis is summed over),
+* contributes nothing if ``j`` is in ``trace_axes`` (the axis is *averaged* over:
+  ``(1/d_j) sum_o K[..., o, o, ...]``),
 * contributes ``(d_j,)`` if ``j`` is in ``diagonal_axes`` (one copy, the diagonal),
 * contributes ``(d_j, d_j)`` otherwise (the pair ``(o, o')``, adjacent).
 
-This is the neural-tangents convention (Novak et al., 2022, arXiv:2206.08720).
+This is the neural-tangents convention (Novak et al., 2022, arXiv:2206.08720). The
+einsums below *sum* over traced axes; :func:`trace_count` gives the number of terms that
+the callers divide by.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import string
 from collections.abc import Sequence
 
 import jax.numpy as jnp
+import numpy as np
 
 _LETTERS = [c for c in string.ascii_letters if c not in "nmts"]
 
 
 def normalize_axes(axes: int | Sequence[int], out_ndim: int, name: str) -> tuple[int, ...]:
-    """Turn ``axes`` into sorted positive output-axis indices in ``1..out_ndim-1``."""
-    if isinstance(axes, int):
+    """Turn ``axes`` into sorted positive output-axis indices in ``1..out_ndim-1``.
+
+    Numpy integers count as ints; bools, floats and strings are a TypeError.
+    """
+    if isinstance(axes, numbers.Integral | np.integer) and not isinstance(axes, bool):
         axes = (axes,)
+    if isinstance(axes, str | bytes):
+        axes = None  # a string is a sequence, but not of axes
     try:
         axes = tuple(axes)
     except TypeError:
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {axes!r}") from None
+        raise TypeError(
+            f"{name} must be an int or a sequence of ints (output axes), got {axes!r}; "
+            "use () for none."
+        ) from None
     result = []
     for a in axes:
-        if not isinstance(a, int):
-            raise TypeError(f"{name} must contain ints, got {a!r} in {axes!r}")
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral | np.integer):
+            raise TypeError(
+                f"{name} must contain ints (output axes), got {a!r} in {axes!r}; "
+                "for example (-1,) for the last output axis."
+            )
+        a = int(a)
         if not -out_ndim <= a < out_ndim:
             raise ValueError(
                 f"{name}={axes!r} has axis {a}, out of range for outputs of rank {out_ndim} "
-                f"(axis 0 is the batch axis)"
+                f"(axis 0 is the batch axis); valid axes are 1..{out_ndim - 1} or "
+                f"-{out_ndim - 1}..-1"
             )
         a = a % out_ndim
         if a == 0:
@@ -46,7 +65,7 @@ def normalize_axes(axes: int | Sequence[int], out_ndim: int, name: str) -> tuple
             )
         result.append(a)
     if len(set(result)) != len(result):
-        raise ValueError(f"{name}={axes!r} repeats an axis")
+        raise ValueError(f"{name}={axes!r} repeats an axis; name each axis once")
     return tuple(sorted(result))
 
 
@@ -61,9 +80,14 @@ def check_axes(trace_axes, diagonal_axes, out_ndim: int) -> tuple[tuple[int, ...
     if set(t) & set(d):
         raise ValueError(
             f"trace_axes={trace_axes!r} and diagonal_axes={diagonal_axes!r} share an axis; "
-            "an axis is either summed over or diagonalised, not both"
+            "an axis is either averaged over (traced) or diagonalised, not both"
         )
     return t, d
+
+
+def trace_count(out_shape, trace) -> int:
+    """Number of terms averaged over by tracing: the product of the traced axis sizes."""
+    return math.prod(out_shape[j - 1] for j in trace)
 
 
 def output_subscripts(out_ndim: int, trace: tuple[int, ...], diag: tuple[int, ...]):

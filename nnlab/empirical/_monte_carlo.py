@@ -9,7 +9,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._ntk import Method, check_inputs, empirical_ntk
+from nnlab import _checks
+
+from . import _validate
+from ._ntk import _METHODS, Method, _ntk, check_inputs
 
 _KINDS = ("nngp", "ntk")
 
@@ -23,6 +26,9 @@ class MonteCarloEstimate(NamedTuple):
 
 def _sample(net, key, x1, x2, kinds, method):
     _, params = net.init(key, x1.shape)
+    # shape-level checks, run once at trace time (params are tracers under vmap)
+    _validate.float_params(params, "the params returned by net.init")
+    _validate.analyze(net.apply, params, x1, name="net.apply")
     out = {}
     if "nngp" in kinds:
         f1 = net.apply(params, x1)
@@ -32,8 +38,8 @@ def _sample(net, key, x1, x2, kinds, method):
     if "ntk" in kinds:
         out_shape = jax.eval_shape(net.apply, params, x1).shape[1:]
         axes = tuple(range(1, len(out_shape) + 1))
-        k = empirical_ntk(net.apply, params, x1, x2, method=method, trace_axes=axes)
-        out["ntk"] = k / math.prod(out_shape)
+        # the eNTK averages the traced axes: the mean over the O outputs
+        out["ntk"] = _ntk(net.apply, params, x1, x2, method, axes, (), None, True)
     return out
 
 
@@ -54,8 +60,9 @@ def monte_carlo_kernel(
 
     * ``'nngp'``: :math:`\frac1O \sum_o f_o(x_1) f_o(x_2)` (output covariance averaged
       over the ``O`` output units), whose expectation is the analytic NNGP;
-    * ``'ntk'``: the empirical NTK traced over the outputs and divided by ``O``,
-      which converges to the analytic NTK as width grows.
+    * ``'ntk'``: the empirical NTK traced (averaged) over the outputs,
+      :math:`\frac1O \sum_o \hat\Theta_{oo}(x_1, x_2)`, which converges to the analytic
+      NTK as width grows.
 
     The standard error is :math:`s / \sqrt{S}` with ``s`` the sample standard deviation
     (``ddof=1``), accumulated with Chan et al.'s pairwise update so that float32 does
@@ -65,7 +72,7 @@ def monte_carlo_kernel(
     Args:
       net: an nnlab layer (``init(key, input_shape) -> (out_shape, params)``,
         ``apply(params, x)``); outputs ``(N, *out)``.
-      key: PRNG key.
+      key: a single PRNG key (``jax.random.key(seed)`` or a legacy ``PRNGKey``).
       x1: inputs ``(N1, ...)``.
       x2: inputs ``(N2, ...)``; ``None`` means ``x1``.
       n_samples: number of initialisations, at least 2.
@@ -86,16 +93,31 @@ def monte_carlo_kernel(
       >>> est.mean.shape, est.standard_error.shape
       ((4, 4), (4, 4))
     """
+    if not (callable(getattr(net, "init", None)) and callable(getattr(net, "apply", None))):
+        raise TypeError(
+            "net must be an nnlab layer with init(key, input_shape) -> (out_shape, params) "
+            f"and apply(params, x), got {type(net).__name__}: {net!r}. For a bare apply_fn "
+            "and fixed params use empirical_ntk/empirical_nngp."
+        )
+    key = _checks.prng_key(key, "key")
+    if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.wrap_key_data(key)  # legacy uint32 key: split gives a key array
     single = isinstance(get, str)
-    kinds = (get,) if single else tuple(get)
+    try:
+        kinds = (get,) if single else tuple(get)
+    except TypeError:
+        kinds = (get,)
     for k in kinds:
-        if k not in _KINDS:
+        if not isinstance(k, str) or k not in _KINDS:
             raise ValueError(f"get must name kernels among {_KINDS}, got {get!r}")
-    if not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an int >= 2 (for a standard error), got {n_samples!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    check_inputs(x1, x2)
+    if not kinds:
+        raise ValueError(f"get must name at least one kernel among {_KINDS}, got {get!r}")
+    n_samples = _checks.integer(
+        n_samples, "n_samples", minimum=2, fix="At least 2 draws give a standard error."
+    )
+    batch_size = _checks.integer(batch_size, "batch_size")
+    _checks.choice(method, "method", _METHODS)
+    x1, x2 = check_inputs(x1, x2)
     batch_size = min(batch_size, n_samples)
     n_batches = -(-n_samples // batch_size)
     keys = jax.random.split(key, n_batches * batch_size).reshape(n_batches, batch_size)

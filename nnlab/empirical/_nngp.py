@@ -9,9 +9,13 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
-from . import _structured
-from ._contract import check_axes, output_subscripts
-from ._ntk import Method, check_inputs, empirical_ntk, output_shape
+from nnlab import _checks
+
+from . import _structured, _validate
+from ._contract import check_axes, output_subscripts, trace_count
+from ._ntk import _METHODS, Method, _ntk, check_inputs, output_shape
+
+_FEATURES = ("output", "last_layer")
 
 
 def empirical_nngp(
@@ -28,9 +32,11 @@ def empirical_nngp(
 
     ``features='output'``: :math:`K(x_1, x_2)_{oo'} = f_o(x_1) f_{o'}(x_2)`, with the
     output axes handled as in :func:`empirical_ntk` (shape ``(N1, N2, *kernel_out)``;
-    the default sums over the logits). Averaged over initialisations and divided by
-    the number of outputs it converges to the analytic NNGP (Neal, 1996; Lee et al.,
-    2018, arXiv:1711.00165).
+    traced axes are **averaged** over, so the default ``(-1,)`` is
+    :math:`\frac1O \sum_o f_o(x_1) f_o(x_2)`). Averaged over initialisations it
+    converges to the analytic NNGP ``nnlab.kernel(...).nngp`` for any number of outputs
+    (Neal, 1996; Lee et al., 2018, arXiv:1711.00165); for one hidden layer it is an
+    unbiased estimator at every width.
 
     ``features='last_layer'``: :math:`K(x_1, x_2) = \phi(x_1)\cdot\phi(x_2) / n`, where
     :math:`\phi \in \mathbb{R}^n` is the input of the *last* Dense (``dot_general``)
@@ -40,11 +46,14 @@ def empirical_nngp(
     expected output covariance is ``W_std^2 K + b_std^2``. Needs batch independence.
 
     Args:
-      apply_fn: ``apply_fn(params, x) -> (N, *out)``.
-      params: parameter pytree.
+      apply_fn: ``apply_fn(params, x) -> (N, *out)``. If ``params`` has leaves,
+        ``apply_fn`` must use them (a closure such as the Flax NNX ``lambda p, x:
+        model(x)`` is refused with a ValueError, see :func:`empirical_ntk`).
+      params: parameter pytree (not differentiated: any leaves, ``None`` for a fixed
+        feature map).
       x1: inputs ``(N1, ...)``.
       x2: inputs ``(N2, ...)``; ``None`` means ``x1``.
-      trace_axes: output axes summed over (``features='output'`` only).
+      trace_axes: output axes averaged over (``features='output'`` only).
       diagonal_axes: output axes of which only the diagonal is kept (``'output'`` only).
       features: ``'output'`` or ``'last_layer'``.
 
@@ -57,7 +66,9 @@ def empirical_nngp(
       >>> empirical_nngp(f, jnp.ones((3, 4)), jnp.ones((5, 3))).shape
       (5, 5)
     """
-    check_inputs(x1, x2)
+    _validate.function(apply_fn)
+    x1, x2 = check_inputs(x1, x2)
+    _checks.choice(features, "features", _FEATURES)
     out_shape = output_shape(apply_fn, params, x1)
     if features == "output":
         out_ndim = len(out_shape) + 1
@@ -65,9 +76,9 @@ def empirical_nngp(
         f1 = apply_fn(params, x1)
         f2 = f1 if x2 is None else apply_fn(params, x2)
         s1, s2, res, _ = output_subscripts(out_ndim, trace, diag)
-        return jnp.einsum(f"n{s1},m{s2}->nm{res}", f1, f2)
-    if features != "last_layer":
-        raise ValueError(f"features must be 'output' or 'last_layer', got {features!r}")
+        k = jnp.einsum(f"n{s1},m{s2}->nm{res}", f1, f2)
+        count = trace_count(out_shape, trace)
+        return k if count == 1 else k / count  # traced axes are averaged, not summed
     plan = _structured.make_plan(apply_fn, params, x1.shape[1:], x1.dtype)
     if not plan.eligible:
         raise ValueError(
@@ -122,7 +133,8 @@ def pseudo_ntk(
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (N, *out)``; every non-batch axis is a logit axis.
-      params: parameter pytree.
+        It must use ``params`` (see :func:`empirical_ntk`).
+      params: parameter pytree of float leaves.
       x1: inputs ``(N1, ...)``.
       x2: inputs ``(N2, ...)``; ``None`` means ``x1``.
       method: as in :func:`empirical_ntk`.
@@ -138,7 +150,12 @@ def pseudo_ntk(
       >>> pseudo_ntk(f, p, jnp.ones((5, 3))).shape
       (5, 5)
     """
-    check_inputs(x1, x2)
+    _validate.function(apply_fn)
+    _checks.choice(method, "method", _METHODS)
+    x1, x2 = check_inputs(x1, x2)
+    batch_size = _validate.optional_batch_size(batch_size)
+    _validate.float_params(params)
+    _validate.nonempty_params(params)
     out_shape = output_shape(apply_fn, params, x1)
     o = math.prod(out_shape)
     axes = tuple(range(1, len(out_shape) + 1))
@@ -147,4 +164,7 @@ def pseudo_ntk(
         y = apply_fn(p, x)
         return jnp.sum(y, axis=axes).reshape(-1, 1) / jnp.sqrt(jnp.asarray(o, y.dtype))
 
-    return empirical_ntk(summed, params, x1, x2, method=method, batch_size=batch_size)
+    hint = "; for the pseudo-NTK, also a constant sum of the outputs (e.g. softmax probabilities)"
+    return _ntk(
+        summed, params, x1, x2, method, (-1,), (), batch_size, True, what="pseudo-NTK", hint=hint
+    )

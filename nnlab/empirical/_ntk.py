@@ -9,12 +9,15 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
-from . import _structured
+from nnlab import _checks
+
+from . import _structured, _validate
 from ._contract import (
     check_axes,
     contract_jacobians,
     kernel_out_shape,
     reduce_full_kernel,
+    trace_count,
 )
 
 Method = Literal["auto", "jacobian", "ntk_vp", "structured"]
@@ -26,35 +29,17 @@ MEMORY_BUDGET = 2**30
 
 
 def check_inputs(x1, x2, name1="x1", name2="x2"):
-    """Arrays with a batch axis and matching per-example shapes."""
-    for name, x in ((name1, x1), (name2, x2)):
-        if x is None and name == name2:
-            continue
-        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            raise TypeError(f"{name} must be an array, got {type(x).__name__}")
-        if x.ndim < 1:
-            raise ValueError(f"{name} must have a leading batch axis, got shape {x.shape}")
-    if x2 is not None and x1.shape[1:] != x2.shape[1:]:
-        raise ValueError(
-            f"{name1} and {name2} must have the same per-example shape, got "
-            f"{name1}.shape={x1.shape} and {name2}.shape={x2.shape}"
-        )
+    """Checked arrays ``(x1, x2)``: a batch axis of size >= 1, no NaN/inf, matching shapes."""
+    return _validate.inputs(x1, x2, name1, name2)
 
 
-def output_shape(apply_fn, params, x) -> tuple[int, ...]:
-    """Per-example output shape ``out`` of ``apply_fn`` (its outputs are ``(N, *out)``)."""
-    out = jax.eval_shape(apply_fn, params, x)
-    if not hasattr(out, "shape"):
-        raise TypeError(
-            f"apply_fn must return a single array, got {type(out).__name__}; "
-            "wrap it to select one output"
-        )
-    if len(out.shape) < 1 or out.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"apply_fn must map a batch of {x.shape[0]} inputs to outputs of shape "
-            f"({x.shape[0]}, ...), got output shape {out.shape}"
-        )
-    return tuple(out.shape[1:])
+def output_shape(apply_fn, params, x, *, name="apply_fn") -> tuple[int, ...]:
+    """Per-example output shape ``out`` of ``apply_fn`` (its outputs are ``(N, *out)``).
+
+    Also refuses an ``apply_fn`` whose output does not depend on ``params`` (see
+    :func:`nnlab.empirical._validate.analyze`); works on tracers.
+    """
+    return _validate.analyze(apply_fn, params, x, name=name)
 
 
 def _per_example_jacobian(apply_fn, params, x, batch_independent):
@@ -216,9 +201,12 @@ def empirical_ntk(
 
     (Jacot, Gabriel & Hongler, 2018, arXiv:1806.07572). For outputs of shape
     ``(N, *out)`` the result has shape ``(N1, N2, *kernel_out)``: output axes in
-    ``trace_axes`` are summed over (the default ``(-1,)`` *sums* over the logits,
-    it does not average), axes in ``diagonal_axes`` keep only ``o == o'`` (one
-    copy), and every other output axis ``j`` contributes an adjacent pair
+    ``trace_axes`` are **averaged** over, :math:`\frac{1}{d_j}\sum_{o_j}
+    \hat\Theta_{\dots o_j \dots,\, \dots o_j \dots}` (the neural-tangents convention; the
+    default ``(-1,)`` is the mean over the logits, so for a net with ``k`` i.i.d. readout
+    units the traced eNTK estimates the analytic per-output NTK ``nnlab.kernel(...).ntk`` for
+    every ``k``; multiply by ``d_j`` for the sum), axes in ``diagonal_axes`` keep only
+    ``o == o'`` (one copy), and every other output axis ``j`` contributes an adjacent pair
     ``(d_j, d_j)`` in order.
 
     Methods (all give the same kernel up to float rounding):
@@ -233,12 +221,17 @@ def empirical_ntk(
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (N, *out)``: an nnlab layer's ``apply``, a Flax
-        module's ``apply`` or a plain function.
-      params: parameter pytree.
+        linen module's ``apply`` or a plain function. It must use ``params``: a closure
+        such as ``lambda p, x: model(x)`` (Flax NNX) is refused with a ValueError; for
+        NNX use ``graphdef, params, rest = nnx.split(model, nnx.Param, ...)`` and
+        ``lambda p, x: nnx.merge(graphdef, p, rest)(x)``.
+      params: parameter pytree; every leaf must be a float array (TypeError otherwise:
+        e.g. the ``RngKey``/``RngCount`` leaves of a full ``nnx.split(model)`` state).
       x1: inputs ``(N1, ...)``.
       x2: inputs ``(N2, ...)``; ``None`` means ``x1`` (features are computed once).
       method: one of ``'auto'``, ``'jacobian'``, ``'ntk_vp'``, ``'structured'``.
-      trace_axes: output axes summed over.
+      trace_axes: output axes averaged over (an int or a sequence of ints; ``()`` keeps
+        every output pair).
       diagonal_axes: output axes of which only the diagonal is kept.
       batch_size: rows of ``x1``/``x2`` per chunk (memory bound). ``None`` picks the
         largest chunk whose Jacobian fits in :data:`MEMORY_BUDGET` bytes (no chunking
@@ -251,6 +244,14 @@ def empirical_ntk(
     Returns:
       The kernel, shape ``(N1, N2, *kernel_out)``.
 
+    Raises:
+      TypeError: ``apply_fn`` not callable; ``x1``/``x2`` not arrays; non-float leaves in
+        ``params``; ``batch_size``/``trace_axes``/``batch_independent`` of the wrong kind.
+      ValueError: an empty batch, NaN/inf in ``x1``/``x2``, an unknown ``method``, bad
+        axes, ``params`` without leaves, an ``apply_fn`` whose output does not depend on
+        ``params`` (detected on its jaxpr, also under ``jit``), or, for concrete inputs, an
+        identically zero kernel.
+
     Example:
       >>> import jax, jax.numpy as jnp
       >>> f = lambda p, x: jnp.tanh(x @ p["w"]) @ p["v"]
@@ -258,11 +259,33 @@ def empirical_ntk(
       >>> empirical_ntk(f, p, jnp.ones((5, 3)), jnp.ones((6, 3))).shape
       (5, 6)
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    check_inputs(x1, x2)
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    _validate.function(apply_fn)
+    _checks.choice(method, "method", _METHODS)
+    x1, x2 = check_inputs(x1, x2)
+    batch_size = _validate.optional_batch_size(batch_size)
+    batch_independent = _validate.boolean(batch_independent, "batch_independent")
+    _validate.float_params(params)
+    _validate.nonempty_params(params)
+    return _ntk(
+        apply_fn, params, x1, x2, method, trace_axes, diagonal_axes, batch_size, batch_independent
+    )
+
+
+def _ntk(
+    apply_fn,
+    params,
+    x1,
+    x2,
+    method,
+    trace_axes,
+    diagonal_axes,
+    batch_size,
+    batch_independent,
+    *,
+    what="empirical NTK",
+    hint="",
+):
+    """:func:`empirical_ntk` on checked arguments."""
     if not batch_independent:
         if method == "structured":
             raise ValueError(
@@ -313,7 +336,14 @@ def empirical_ntk(
 
     # one jit around the whole computation: eager op-by-op dispatch of the vmapped
     # Jacobians is far slower than compiling; under an outer jit this is inlined
-    k = jax.jit(lambda p, a, b: blockwise(*build(p), a, b, batch_size))(params, x1, x2)
+    count = trace_count(out_shape, trace)
+
+    def kernel(p, a, b):
+        k = blockwise(*build(p), a, b, batch_size)
+        return k if count == 1 else k / count  # traced axes are averaged, not summed
+
+    k = jax.jit(kernel)(params, x1, x2)
     expected = (n1, n2, *kernel_out_shape(out_shape, trace, diag))
     assert k.shape == expected, (k.shape, expected)
+    _validate.check_nonzero(k, params, what=what, hint=hint)
     return k
