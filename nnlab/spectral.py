@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnlab import _checks
+
 __all__ = [
     "Eigenlearning",
     "LearningCurve",
@@ -29,20 +31,57 @@ __all__ = [
 ]
 
 
-def _vector(x, name: str) -> jax.Array:
-    x = jnp.asarray(x)
+def _float_array(x, name: str) -> jax.Array:
+    """A real floating array; concrete values must be finite (NaN/inf is a ValueError)."""
+    try:
+        x = jnp.asarray(x)
+    except TypeError as err:
+        raise TypeError(
+            f"{name} must be an array of real numbers, got {type(x).__name__}; convert it with "
+            "jnp.asarray first."
+        ) from err
+    if jnp.issubdtype(x.dtype, jnp.complexfloating) or not (
+        jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}.")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
+    if not _checks.is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+        raise ValueError(f"{name} contains NaN or inf; clean the data first.")
+    return x
+
+
+def _vector(x, name: str) -> jax.Array:
+    x = _float_array(x, name)
     if x.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array, got shape {x.shape}.")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one entry, got shape {x.shape}.")
     return x
 
 
 def _concrete_nonnegative(value, name: str) -> None:
-    if isinstance(value, jax.core.Tracer):
+    """A real scalar ``>= 0``, not NaN or inf (traced values pass)."""
+    _checks.real(value, name, minimum=0)
+
+
+def _concrete_nonnegative_array(value, name: str) -> None:
+    """Every entry ``>= 0`` (NaN fails); traced values pass."""
+    if _checks.is_traced(value):
         return
-    if np.any(np.asarray(value) < 0):
-        raise ValueError(f"{name} must be >= 0, got {value}.")
+    arr = np.asarray(value)
+    if not np.all(arr >= 0):
+        raise ValueError(
+            f"{name} must be >= 0 (and not NaN), got {arr[~(arr >= 0)][:5].tolist()} at "
+            f"positions {np.flatnonzero(~(arr >= 0))[:5].tolist()}."
+        )
+
+
+def _square(k, name: str) -> jax.Array:
+    k = _float_array(k, name)
+    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty square (n, n) matrix, got shape {k.shape}.")
+    return k
 
 
 def eigh_descending(k) -> tuple[jax.Array, jax.Array]:
@@ -50,12 +89,10 @@ def eigh_descending(k) -> tuple[jax.Array, jax.Array]:
 
     Example:
       >>> import jax.numpy as jnp
-      >>> eigh_descending(jnp.diag(jnp.array([1.0, 3.0])))[0]
-      Array([3., 1.], dtype=float32)
+      >>> eigh_descending(jnp.diag(jnp.array([1.0, 3.0])))[0].tolist()
+      [3.0, 1.0]
     """
-    k = jnp.asarray(k)
-    if k.ndim != 2 or k.shape[0] != k.shape[1]:
-        raise ValueError(f"k must be a square matrix, got shape {k.shape}.")
+    k = _square(k, "k")
     evals, evecs = jnp.linalg.eigh(k)
     return evals[::-1], evecs[:, ::-1]
 
@@ -78,10 +115,10 @@ def operator_eigensystem(k_sample, y=None):
 
     Example:
       >>> import jax.numpy as jnp
-      >>> operator_eigensystem(2 * jnp.eye(4))[0]
-      Array([0.5, 0.5, 0.5, 0.5], dtype=float32)
+      >>> operator_eigensystem(2 * jnp.eye(4))[0].tolist()
+      [0.5, 0.5, 0.5, 0.5]
     """
-    k_sample = jnp.asarray(k_sample)
+    k_sample = _square(k_sample, "k_sample")
     n = k_sample.shape[0]
     evals, evecs = eigh_descending(k_sample / n)
     if y is None:
@@ -104,15 +141,20 @@ def solve_kappa(eigenvalues, n, *, ridge=0.0, iterations: int = 200) -> jax.Arra
     traced). With ``δ = 0`` a root needs more than ``n`` non-zero eigenvalues; otherwise the
     result is the lower end of the bracket (``κ ≈ 0``, interpolation).
 
+    Raises:
+      ValueError: for NaN/inf, negative or no eigenvalues, a NaN or negative ridge, ``n <= 0``
+        or NaN, or ``iterations < 1`` (checked on concrete values; traced ones pass).
+
     Example:
       >>> import jax.numpy as jnp
       >>> round(float(solve_kappa(jnp.ones(4), 2)), 4)  # 4 / (1 + κ) = 2
       1.0
     """
     lam = _vector(eigenvalues, "eigenvalues")
-    _concrete_nonnegative(lam, "eigenvalues")
+    _concrete_nonnegative_array(lam, "eigenvalues")
     _concrete_nonnegative(ridge, "ridge")
-    _concrete_nonnegative(n, "n")
+    _checks.real(n, "n", positive=True, fix="n is the number of training samples.")
+    iterations = _checks.integer(iterations, "iterations")
     n = jnp.asarray(n, lam.dtype)
     ridge = jnp.asarray(ridge, lam.dtype)
     hi = jnp.log((jnp.sum(lam) + ridge) / n)
@@ -184,6 +226,7 @@ def eigenlearning(eigenvalues, coefficients, n, *, ridge=0.0, noise=0.0) -> Eige
             f"coefficients must have the shape of eigenvalues, {lam.shape}, got {v.shape}."
         )
     _concrete_nonnegative(noise, "noise")
+    _concrete_nonnegative_array(lam, "eigenvalues")
     kappa = solve_kappa(lam, n, ridge=ridge)
     n = jnp.asarray(n, lam.dtype)
     learn = lam / (lam + kappa)
@@ -248,13 +291,24 @@ def learning_curve(
         raise ValueError(
             f"coefficients must have the shape of eigenvalues, {lam.shape}, got {v.shape}."
         )
-    ns = [int(n) for n in ns]
-    if not ns or any(n < 1 for n in ns):
+    _checks.prng_key(key, "key")
+    if isinstance(ns, str | bytes) or not isinstance(ns, Sequence | np.ndarray | jax.Array):
+        raise TypeError(
+            f"ns must be a sequence of training-set sizes such as [10, 20, 40], got {ns!r}."
+        )
+    if isinstance(ns, np.ndarray | jax.Array) and np.ndim(ns) != 1:
+        raise ValueError(f"ns must be 1-D, got shape {np.shape(ns)}.")
+    if len(ns) == 0:
         raise ValueError(f"ns must be a non-empty list of positive sizes, got {ns}.")
-    if not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive int, got {seeds!r}.")
+    ns = [_checks.integer(n, f"ns[{i}]") for i, n in enumerate(ns)]
+    seeds = _checks.integer(seeds, "seeds")
     _concrete_nonnegative(ridge, "ridge")
     _concrete_nonnegative(noise, "noise")
+    if not _checks.is_traced(ridge) and float(ridge) == 0 and max(ns) > lam.shape[0]:
+        raise ValueError(
+            f"ns has sizes up to {max(ns)} > M = {lam.shape[0]} modes, where the kernel matrix is "
+            "singular and ridge=0 has no solution; pass ridge > 0 or sizes ns <= M."
+        )
     ridge = jnp.asarray(ridge, lam.dtype)
     noise_std = jnp.sqrt(jnp.asarray(noise, lam.dtype))
 

@@ -6,8 +6,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._lanczos import lanczos
+from nnlab import _checks
+
+from ._lanczos import _lanczos, check_num_iters, raise_if_not_symmetric
 from ._operator import CurvatureOperator, check_operator
 from ._trace import rademacher_probes
 
@@ -50,21 +53,27 @@ def lanczos_quadrature(
 
     Returns:
       A :class:`Quadrature`.
+
+    Raises:
+      TypeError / ValueError: for a bad ``op``, ``key``, ``num_iters`` or ``num_probes``, and
+        (outside ``jit``) a non-symmetric operator (the check of :func:`lanczos`).
     """
     check_operator(op)
-    if not isinstance(num_probes, int) or isinstance(num_probes, bool) or num_probes < 1:
-        raise ValueError(f"num_probes must be a positive int, got {num_probes!r}.")
+    num_iters = check_num_iters(num_iters, op.dim)
+    num_probes = _checks.integer(num_probes, "num_probes")
+    key = _checks.prng_key(key, "key")
     probe_key, run_key = jax.random.split(key)
     probes = rademacher_probes(probe_key, num_probes, op.dim, op.dtype)
     keys = jax.random.split(run_key, num_probes)
 
     def one(args):
         z, k = args
-        res = lanczos(op, k, num_iters, v0=z)
+        res, asym = _lanczos(op, k, num_iters, z)
         theta, s = jnp.linalg.eigh(res.tridiagonal())
-        return theta, jnp.square(s[0])
+        return theta, jnp.square(s[0]), asym
 
-    nodes, weights = jax.lax.map(one, (probes, keys))
+    nodes, weights, asym = jax.lax.map(one, (probes, keys))
+    raise_if_not_symmetric(asym, "op", op.dtype)  # outside jit only, see lanczos
     return Quadrature(nodes, weights)
 
 
@@ -74,10 +83,30 @@ def gaussian_broadening(quadrature: Quadrature, grid: jax.Array, sigma: float) -
     Integrates to 1 over the real line (the weights of each probe sum to 1); on a finite
     grid it integrates to 1 up to the Gaussian tails beyond the grid ends.
     """
-    grid = jnp.asarray(grid)
+    if not isinstance(quadrature, Quadrature):
+        raise TypeError(
+            "quadrature must be a Quadrature from lanczos_quadrature, got "
+            f"{type(quadrature).__name__}."
+        )
+    _checks.real(sigma, "sigma", positive=True, fix="sigma is the broadening width (> 0).")
+    grid = _check_grid(grid)
     diff = grid[:, None, None] - quadrature.nodes[None]
     g = jnp.exp(-0.5 * jnp.square(diff / sigma)) / (sigma * jnp.sqrt(2 * jnp.pi))
     return jnp.mean(jnp.sum(quadrature.weights[None] * g, axis=-1), axis=-1)
+
+
+def _check_grid(grid) -> jax.Array:
+    try:
+        grid = jnp.asarray(grid)
+    except TypeError as err:
+        raise TypeError(f"grid must be a 1-D array of points, got {type(grid).__name__}.") from err
+    if grid.ndim != 1:
+        raise ValueError(f"grid must be 1-D, got shape {grid.shape}.")
+    if not jnp.issubdtype(grid.dtype, jnp.floating):
+        grid = grid.astype(jnp.result_type(float))
+    if not _checks.is_traced(grid) and not bool(np.all(np.isfinite(np.asarray(grid)))):
+        raise ValueError("grid contains NaN or inf; pass finite evaluation points.")
+    return grid
 
 
 def spectral_density(
@@ -117,10 +146,10 @@ def spectral_density(
       >>> round(float(jnp.trapezoid(d.density, grid)), 4)
       1.0
     """
-    if not float(sigma) > 0:
-        raise ValueError(f"sigma must be a positive float, got {sigma!r}.")
-    grid = jnp.asarray(grid)
-    if grid.ndim != 1:
-        raise ValueError(f"grid must be 1-D, got shape {grid.shape}.")
+    try:
+        _checks.real(sigma, "sigma", positive=True, fix="sigma is the broadening width (> 0).")
+    except ValueError as err:
+        raise ValueError(str(err).replace("must be > 0", "must be a positive float")) from None
+    grid = _check_grid(grid)
     quad = lanczos_quadrature(op, key, num_iters=num_iters, num_probes=num_probes)
     return SpectralDensity(grid, gaussian_broadening(quad, grid, sigma), quad)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 
+from nnlab import _checks
 from nnlab.train import Observable
 
 from ._lanczos import top_eigenpairs
@@ -49,11 +50,13 @@ def sharpness(
       >>> data = Data(jnp.eye(3), jnp.ones((3, 1)))
       >>> rec = train(lambda p, x: x @ p, jnp.zeros((3, 1)), data, optimizer=optax.sgd(0.1),
       ...             steps=2, observables={"sharpness": sharpness(num_iters=3)})
-      >>> rec.observables["sharpness"].round(4)  # H = XᵀX/n = I/3
-      Array([0.3333, 0.3333, 0.3333], dtype=float32)
+      >>> [round(v, 4) for v in rec.observables["sharpness"].tolist()]  # H = XᵀX/n = I/3
+      [0.3333, 0.3333, 0.3333]
     """
-    if not isinstance(num_iters, int) or isinstance(num_iters, bool) or num_iters < 1:
-        raise ValueError(f"num_iters must be a positive int, got {num_iters!r}.")
+    num_iters = _checks.integer(num_iters, "num_iters")
+    seed = _checks.integer(seed, "seed", minimum=0)
+    if batch_size is not None:
+        batch_size = _checks.integer(batch_size, "batch_size")
 
     def compute(state, apply_fn, params, data):
         op = hessian_operator(

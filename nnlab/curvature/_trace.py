@@ -7,6 +7,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from nnlab import _checks
+
 from ._operator import CurvatureOperator, check_operator
 
 
@@ -48,8 +50,8 @@ def hutchinson_trace(op: CurvatureOperator, key: jax.Array, num_probes: int = 10
       10.0
     """
     check_operator(op)
-    if not isinstance(num_probes, int) or isinstance(num_probes, bool) or num_probes < 2:
-        raise ValueError(f"num_probes must be an int >= 2, got {num_probes!r}.")
+    num_probes = _checks.integer(num_probes, "num_probes", minimum=2)
+    key = _checks.prng_key(key, "key")
     probes = rademacher_probes(key, num_probes, op.dim, op.dtype)
     samples = jax.lax.map(lambda z: jnp.vdot(z, op.matvec(z)), probes)
     error = jnp.std(samples, ddof=1) / jnp.sqrt(num_probes)

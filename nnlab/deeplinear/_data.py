@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnlab import _checks
+
 
 class Dataset(NamedTuple):
     """Inputs ``x`` ``(P, n_in)`` and targets ``y`` ``(P, n_out)``, rows are samples."""
@@ -103,9 +105,11 @@ def random_teacher(
       >>> [round(float(v), 4) for v in s[:3]]
       [3.0, 1.0, 0.0]
     """
+    key = _checks.prng_key(key, "key")
     for name, value in (("n_in", n_in), ("n_out", n_out)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    n_in, n_out = int(n_in), int(n_out)
     n_samples = n_in if n_samples is None else n_samples
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
         raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}.")
@@ -114,10 +118,18 @@ def random_teacher(
             f"n_samples must be >= n_in = {n_in} so that the inputs can be exactly whitened, "
             f"got {n_samples}."
         )
+    n_samples = int(n_samples)
     dtype = jnp.result_type(float) if dtype is None else dtype
+    raw = np.asarray(singular_values)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"singular_values must be real numbers, got {singular_values!r}.")
     s = jnp.asarray(singular_values, dtype)
     if s.ndim != 1 or s.shape[0] < 1:
         raise ValueError(f"singular_values must be a non-empty 1-D sequence, got shape {s.shape}.")
+    if not np.all(np.isfinite(raw)) or not np.all(raw >= 0):
+        raise ValueError(
+            f"singular_values must be finite and >= 0 (singular values), got {raw.tolist()}."
+        )
     r = s.shape[0]
     if r > min(n_in, n_out):
         raise ValueError(

@@ -55,8 +55,12 @@ def _check_positive(x, name: str) -> None:
 
 
 def _check_finite(x, name: str) -> None:
-    if _is_concrete(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
-        raise ValueError(f"{name} must be finite, got {np.asarray(x)!r}.")
+    if _is_concrete(x):
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got {x!r} (dtype {arr.dtype}).")
+        if not bool(np.all(np.isfinite(arr))):
+            raise ValueError(f"{name} must be finite, got {arr!r}.")
 
 
 def _floats(*args):
@@ -110,9 +114,10 @@ def mode_velocity(u, s, tau=1.0, depth: int = 2):
     chain of Sec. 3 (``depth`` :math:`D` weight matrices, balanced :math:`u = a^D`).
 
     Args:
-      u: current mode strengths (positive).
+      u: current mode strengths (``>= 0``).
       s: singular values of :math:`\Sigma_{yx}` (whitened inputs), broadcastable with ``u``.
-      tau: time constant, :math:`1/\eta` for gradient descent with learning rate :math:`\eta`.
+      tau: time constant ``> 0``, :math:`1/\eta` for gradient descent with learning rate
+        :math:`\eta`.
       depth: number of weight matrices :math:`D \ge 1`.
 
     Returns:
@@ -123,6 +128,13 @@ def mode_velocity(u, s, tau=1.0, depth: int = 2):
       0.5
     """
     depth = _check_depth(depth)
+    for value, name in ((u, "u"), (s, "s"), (tau, "tau")):
+        _check_finite(value, name)
+    _check_positive(tau, "tau")
+    if _is_concrete(u) and not bool(np.all(np.asarray(u) >= 0)):
+        raise ValueError(
+            f"u must be >= 0 (a balanced mode strength u = a^D), got {np.asarray(u)!r}."
+        )
     u, s, tau = _floats(u, s, tau)
     return depth * u ** (2.0 - 2.0 / depth) * (s - u) / tau
 
@@ -192,8 +204,11 @@ def mode_dynamics(s, u0, t, tau=1.0, depth: int = 2):
     for value, name in ((s, "s"), (u0, "u0"), (tau, "tau")):
         _check_finite(value, name)
         _check_positive(value, name)
-    if _is_concrete(t) and not bool(np.all(np.asarray(t) >= 0)):
-        raise ValueError(f"t must be >= 0, got {np.asarray(t)!r}.")
+    if _is_concrete(t):
+        if np.asarray(t).dtype.kind not in "biuf":
+            raise TypeError(f"t must hold real numbers, got {t!r}.")
+        if not bool(np.all(np.asarray(t) >= 0)):
+            raise ValueError(f"t must be >= 0 (and not NaN), got {np.asarray(t)!r}.")
     s, u0, t, tau = _floats(s, u0, t, tau)
     return _solve(s, u0, t / tau, depth=depth)
 

@@ -12,6 +12,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnlab import _checks
 
 
 class Modes(NamedTuple):
@@ -33,9 +36,23 @@ class Modes(NamedTuple):
     whitening: jax.Array
 
 
+def _real(a, name: str) -> jax.Array:
+    try:
+        a = jnp.asarray(a)
+    except TypeError as err:
+        raise TypeError(f"{name} must be an array, got {type(a).__name__}.") from err
+    if jnp.issubdtype(a.dtype, jnp.complexfloating) or not (
+        jnp.issubdtype(a.dtype, jnp.number) or a.dtype == jnp.bool_
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}.")
+    if not _checks.is_traced(a) and not bool(np.all(np.isfinite(np.asarray(a)))):
+        raise ValueError(f"{name} contains NaN or inf; clean the data first.")
+    return a
+
+
 def _check_data(x, y):
-    x = jnp.asarray(x)
-    y = jnp.asarray(y)
+    x = _real(x, "x")
+    y = _real(y, "y")
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D (n_samples, n_in), got shape {x.shape}.")
     if y.ndim != 2:
@@ -104,6 +121,8 @@ def mode_decomposition(x, y, *, whiten: bool = True, rcond: float | None = None)
     """
     sigma_xx, sigma_yx = correlations(x, y)
     n_in = sigma_xx.shape[0]
+    if rcond is not None:
+        _checks.real(rcond, "rcond", minimum=0, fix="rcond is a relative eigenvalue cutoff.")
     if whiten:
         evals, evecs = jnp.linalg.eigh(sigma_xx)
         eps = jnp.finfo(evals.dtype).eps
@@ -139,7 +158,7 @@ def _check_weights(weights):
             "weights must be a non-empty list [W_1, ..., W_D] of matrices, got "
             f"{type(weights).__name__}."
         )
-    weights = [jnp.asarray(w) for w in weights]
+    weights = [_real(w, f"weights[{i}]") for i, w in enumerate(weights)]
     for i, w in enumerate(weights):
         if w.ndim < 2:
             raise ValueError(f"weights[{i}] must be at least 2-D, got shape {w.shape}.")
@@ -181,8 +200,8 @@ def project_modes(weights: Sequence[jax.Array], u, v) -> jax.Array:
       [2.0, 3.0]
     """
     w = weight_product(weights)
-    u = jnp.asarray(u)
-    v = jnp.asarray(v)
+    u = _real(u, "u")
+    v = _real(v, "v")
     if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[1]:
         raise ValueError(
             f"u and v must be 2-D (n_out, r) and (n_in, r) with the same r, got shapes {u.shape} "

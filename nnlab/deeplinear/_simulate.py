@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from nnlab import _checks
+
 from ._modes import Modes, _check_data, correlations, mode_decomposition, project_modes
 
 Init = Literal["aligned", "orthogonal", "random"]
@@ -70,8 +72,7 @@ def _check_widths(widths) -> tuple[int, ...]:
 
 
 def _check_scale(init_scale) -> None:
-    if not isinstance(init_scale, jax.core.Tracer) and not np.all(np.asarray(init_scale) >= 0):
-        raise ValueError(f"init_scale must be >= 0, got {init_scale!r}.")
+    _checks.real(init_scale, "init_scale", minimum=0, fix="init_scale is the per-layer scale a0.")
 
 
 def init_weights(
@@ -117,6 +118,7 @@ def init_weights(
       >>> bool(jnp.allclose(ws[1] @ ws[0], 0.01 * jnp.eye(2, 3), atol=1e-6))
       True
     """
+    key = _checks.prng_key(key, "key")
     widths = _check_widths(widths)
     if init not in _INITS:
         raise ValueError(f"init must be one of {_INITS}, got {init!r}.")
@@ -274,7 +276,13 @@ def simulate(
       >>> bool(jnp.allclose(sim.mode_strengths[0], theory, rtol=0.05, atol=1e-3))
       True
     """
+    key = _checks.prng_key(key, "key")
     x, y = _check_data(x, y)
+    if isinstance(hidden_widths, int | np.integer | str) or not isinstance(hidden_widths, Sequence):
+        raise TypeError(
+            f"hidden_widths must be a sequence of widths such as (8,) or () for a single layer, "
+            f"got {hidden_widths!r}."
+        )
     hidden = _check_widths((1, *hidden_widths, 1))[1:-1] if len(hidden_widths) else ()
     n_steps = _check_int(n_steps, "n_steps", 0)
     log_every = _check_int(log_every, "log_every", 1)
@@ -286,12 +294,15 @@ def simulate(
         )
     if init not in _INITS:
         raise ValueError(f"init must be one of {_INITS}, got {init!r}.")
-    if not isinstance(lr, jax.core.Tracer) and not np.all(np.asarray(lr) > 0):
-        raise ValueError(f"lr must be > 0, got {lr!r}.")
+    _checks.real(lr, "lr", positive=True, fix="lr is the learning rate η.")
     _check_scale(init_scale)
     widths = (x.shape[1], *hidden, y.shape[1])
     if modes is None:
         modes = mode_decomposition(x, y, whiten=False)
+    elif not isinstance(modes, Modes):
+        raise TypeError(
+            f"modes must be a Modes from mode_decomposition, got {type(modes).__name__}."
+        )
     u = jnp.asarray(modes.u, x.dtype)
     v = jnp.asarray(modes.v, x.dtype)
     if u.ndim != 2 or v.ndim != 2 or u.shape[0] != widths[-1] or v.shape[0] != widths[0]:

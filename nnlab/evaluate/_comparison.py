@@ -67,7 +67,8 @@ class Comparison:
 
     Zero denominators give ``inf`` (``0/0`` gives 0). A simulation containing
     NaN or inf (a diverged run) is allowed: the metrics become NaN/inf and
-    ``passed`` is False.
+    ``passed`` is False at every tolerance (also ``inf``). Empty arrays are a
+    ``ValueError``: an empty comparison has nothing to pass.
 
     Args:
       name: short identifier; also the figure's file name in reports.
@@ -131,12 +132,21 @@ class Comparison:
                 f"axes must name every theory axis: got {len(axes)} names {axes!r} for a theory "
                 f"of shape {theory.shape} ({theory.ndim} axes)."
             )
+        if theory.size == 0:
+            raise ValueError(
+                f"theory is empty (shape {theory.shape}, comparison {self.name!r}): there is "
+                "nothing to compare, and an empty comparison must not PASS; check the sweep "
+                "that produced it."
+            )
         if sim.shape == theory.shape:
             has_seed = False
         elif sim.ndim == theory.ndim + 1 and sim.shape[1:] == theory.shape:
             has_seed = True
             if sim.shape[0] < 1:
-                raise ValueError("simulation has an empty seed axis (0 repetitions).")
+                raise ValueError(
+                    f"simulation has an empty seed axis (0 repetitions, shape {sim.shape}); "
+                    "run at least one seed."
+                )
         else:
             raise ValueError(
                 f"simulation must have the theory's shape {theory.shape} or a leading seed axis, "
@@ -255,17 +265,23 @@ class Comparison:
     @functools.cached_property
     def sim_mean(self) -> np.ndarray:
         """Simulation mean over seeds (the simulation itself without a seed axis)."""
-        return self.simulation.mean(axis=0) if self._has_seed else self.simulation
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf seeds: NaN, a failure
+            return self.simulation.mean(axis=0) if self._has_seed else self.simulation
 
     @functools.cached_property
     def sim_se(self) -> np.ndarray | None:
         """Standard error of the mean, ``std(ddof=1)/sqrt(n)``; None with fewer than 2 seeds."""
         if self.n_seeds < 2:
             return None
-        return self.simulation.std(axis=0, ddof=1) / np.sqrt(self.n_seeds)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf seeds give NaN: a failure
+            return self.simulation.std(axis=0, ddof=1) / np.sqrt(self.n_seeds)
 
     @functools.cached_property
     def _metrics(self) -> dict[str, float]:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._compute_metrics()
+
+    def _compute_metrics(self) -> dict[str, float]:
         diff = self.sim_mean - self.theory
         abs_diff = np.abs(diff)
         n_points = int(self.theory.size)
@@ -298,12 +314,26 @@ class Comparison:
 
     @property
     def passed(self) -> bool:
-        """``value <= tolerance`` (False when the value is NaN, e.g. a diverged run)."""
+        """``value <= tolerance`` with a finite value and a finite simulation (False when the
+        value is NaN or inf or any simulated entry is, e.g. a diverged run)."""
         return self.passes(self.tolerance)
 
     def passes(self, tolerance: float) -> bool:
-        """Whether the chosen metric is within ``tolerance`` (NaN never passes)."""
-        return bool(self.value <= tolerance)
+        """Whether the chosen metric is within ``tolerance``.
+
+        Written as ``finite(value) and value <= tolerance`` over a simulation without NaN/inf,
+        so NaN or inf never passes, whatever the tolerance.
+        """
+        if isinstance(tolerance, bool) or not isinstance(
+            tolerance, int | float | np.floating | np.integer
+        ):
+            raise TypeError(f"tolerance must be a number, got {type(tolerance).__name__}.")
+        if math.isnan(float(tolerance)) or float(tolerance) < 0:
+            raise ValueError(f"tolerance must be a non-negative number, got {tolerance!r}.")
+        value = self.value
+        if self._metrics["n_nonfinite"] or not math.isfinite(value):
+            return False
+        return bool(value <= tolerance)
 
     # ------------------------------------------------------------------ views
     def to_dataframe(self):

@@ -92,6 +92,13 @@ def scaling_fit(xs: Any, errors: Any, *, confidence: float = 0.95) -> ScalingFit
         raise ValueError(
             f"scaling_fit needs at least 3 points to estimate a slope and its error, got {n}."
         )
+    if isinstance(confidence, bool) or not isinstance(
+        confidence, int | float | np.floating | np.integer
+    ):
+        raise TypeError(
+            f"confidence must be a number in (0, 1), e.g. 0.95, got {type(confidence).__name__} "
+            f"{confidence!r}."
+        )
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
     u = np.log(x)

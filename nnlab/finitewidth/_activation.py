@@ -6,6 +6,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnlab import _checks
 
 
 def activation_fn(activation, argname: str = "activation") -> Callable[[jax.Array], jax.Array]:
@@ -22,13 +25,13 @@ def activation_fn(activation, argname: str = "activation") -> Callable[[jax.Arra
 
 
 def check_positive_int(value, argname: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{argname} must be an int >= {minimum}, got {value!r}.")
-    return value
+    """``value`` as a Python int ``>= minimum`` (NumPy integers accepted; bools and floats not)."""
+    return _checks.integer(value, argname, minimum=minimum)
 
 
-def as_float(value, argname: str) -> jax.Array:
-    """A floating JAX array from ``value`` (checks concrete values to be finite and >= 0)."""
+def as_float(value, argname: str, *, positive: bool = False) -> jax.Array:
+    """A floating JAX array from ``value``; concrete values must be finite and ``>= 0``
+    (``> 0`` with ``positive``). NaN fails; traced values are not checked."""
     try:
         arr = jnp.asarray(value)
     except TypeError as err:
@@ -40,6 +43,29 @@ def as_float(value, argname: str) -> jax.Array:
             raise TypeError(f"{argname} must be real, got dtype {arr.dtype}.")
         arr = arr.astype(jnp.result_type(float))
     if not isinstance(arr, jax.core.Tracer):
-        if not bool(jnp.all(jnp.isfinite(arr))) or bool(jnp.any(arr < 0)):
-            raise ValueError(f"{argname} must be finite and non-negative, got {value!r}.")
+        host = np.asarray(arr)
+        ok = np.isfinite(host) & ((host > 0) if positive else (host >= 0))
+        if not bool(np.all(ok)):
+            what = "positive" if positive else "non-negative"
+            raise ValueError(
+                f"{argname} must be finite and {what}, got {value!r}; variances, kernels and "
+                "widths cannot be negative or NaN."
+            )
+    return arr
+
+
+def as_float_signed(value, argname: str) -> jax.Array:
+    """A floating JAX array from ``value``, any sign; concrete values must be finite."""
+    try:
+        arr = jnp.asarray(value)
+    except TypeError as err:
+        raise TypeError(
+            f"{argname} must be a number or array, got {type(value).__name__}."
+        ) from err
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        if not (jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_):
+            raise TypeError(f"{argname} must be real, got dtype {arr.dtype}.")
+        arr = arr.astype(jnp.result_type(float))
+    if not isinstance(arr, jax.core.Tracer) and not bool(np.all(np.isfinite(np.asarray(arr)))):
+        raise ValueError(f"{argname} must be finite, got {value!r}.")
     return arr

@@ -26,8 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnlab import _checks
+
 from ._activation import activation_fn, as_float, check_positive_int
-from ._gaussian import DEFAULT_DEGREE, derivative, gaussian_expectation
+from ._gaussian import DEFAULT_DEGREE, check_degree, derivative, gaussian_expectation
 
 Universality = Literal["scale_invariant", "k_star_zero", "nontrivial"]
 
@@ -43,11 +45,13 @@ def kernel_map(activation, k, c_w, c_b, *, degree: int = DEFAULT_DEGREE) -> jax.
 
     Example:
       >>> import jax.numpy as jnp
-      >>> float(kernel_map(lambda z: jnp.maximum(z, 0.0), 1.5, 2.0, 0.0))
+      >>> round(float(kernel_map(lambda z: jnp.maximum(z, 0.0), 1.5, 2.0, 0.0)), 5)
       1.5
     """
     fn = activation_fn(activation)
     k = as_float(k, "k")
+    c_w = as_float(c_w, "c_w")
+    c_b = as_float(c_b, "c_b")
     return c_b + c_w * gaussian_expectation(lambda z: fn(z) ** 2, k, degree)
 
 
@@ -71,6 +75,7 @@ def susceptibilities(activation, k, c_w, *, degree: int = DEFAULT_DEGREE):
     fn = activation_fn(activation)
     fp = derivative(fn)
     k = _safe_variance(as_float(k, "k"))
+    c_w = as_float(c_w, "c_w")
     par = c_w * gaussian_expectation(lambda z: fp(z) * fn(z) * z, k, degree) / k
     perp = c_w * gaussian_expectation(lambda z: fp(z) ** 2, k, degree)
     return par, perp
@@ -81,12 +86,16 @@ def kernel_recursion(activation, k1, depth: int, c_w, c_b, *, degree: int = DEFA
 
     Example:
       >>> import jax.numpy as jnp
-      >>> kernel_recursion(lambda z: jnp.maximum(z, 0.0), 1.0, 4, 1.0, 0.0).tolist()
+      >>> ks = kernel_recursion(lambda z: jnp.maximum(z, 0.0), 1.0, 4, 1.0, 0.0)
+      >>> [round(v, 6) for v in ks.tolist()]
       [1.0, 0.5, 0.25, 0.125]
     """
     fn = activation_fn(activation)
-    check_positive_int(depth, "depth")
+    depth = check_positive_int(depth, "depth")
     k1 = as_float(k1, "k1")
+    c_w = as_float(c_w, "c_w")
+    c_b = as_float(c_b, "c_b")
+    check_degree(degree)
 
     def step(k, _):
         k_next = kernel_map(fn, k, c_w, c_b, degree=degree)
@@ -154,6 +163,8 @@ def criticality(activation, *, k_max: float = 100.0, degree: int = DEFAULT_DEGRE
       (0.0, 1.0, 'k_star_zero', -2.0)
     """
     fn = activation_fn(activation)
+    _checks.real(k_max, "k_max", positive=True, fix="k_max bounds the search for K* (> 0).")
+    check_degree(degree)
     with jax.enable_x64(True):
         probe = jnp.array([-2.7, -1.0, -0.3, 0.3, 1.0, 2.7])
         a_plus, a_minus = float(fn(jnp.array(1.0))), -float(fn(jnp.array(-1.0)))

@@ -24,11 +24,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnlab import _checks
+
+from ._activation import as_float
+
 DEFAULT_DEGREE = 48
 # Composite Gauss-Legendre discretisation of [0, 45] (φ(45) ~ 1e-440: nothing beyond matters,
 # even times a polynomial of degree 400).
 _BREAKS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 11.0, 15.0, 20.0, 27.0, 35.0, 45.0)
 _POINTS_PER_PIECE = 200
+
+
+def check_degree(degree) -> int:
+    """``degree`` as an int in ``[2, 200]`` (NumPy integers accepted)."""
+    degree = _checks.integer(degree, "degree", minimum=2)
+    if degree > 200:
+        raise ValueError(f"degree must be an int in [2, 200], got {degree!r}.")
+    return degree
 
 
 @functools.lru_cache(maxsize=16)
@@ -37,8 +49,7 @@ def half_normal_rule(degree: int) -> tuple[np.ndarray, np.ndarray]:
 
     Exact (to rounding) for polynomials ``g`` of degree ``< 2·degree``.
     """
-    if not isinstance(degree, int) or isinstance(degree, bool) or not 2 <= degree <= 200:
-        raise ValueError(f"degree must be an int in [2, 200], got {degree!r}.")
+    check_degree(degree)
     t, s = np.polynomial.legendre.leggauss(_POINTS_PER_PIECE)
     lo, hi = np.array(_BREAKS[:-1])[:, None], np.array(_BREAKS[1:])[:, None]
     x = (lo + 0.5 * (hi - lo) * (t + 1.0)).ravel()
@@ -70,15 +81,19 @@ def gaussian_expectation(
     ``f`` acts elementwise on arrays. Works under ``jit``, ``vmap`` and ``grad``
     with respect to ``variance``.
 
+    Raises:
+      TypeError: if ``f`` is not callable or ``variance`` is not real.
+      ValueError: if a concrete ``variance`` is negative, NaN or inf, or ``degree`` is not an
+        int in ``[2, 200]``.
+
     Example:
       >>> import jax.numpy as jnp
       >>> round(float(gaussian_expectation(lambda z: jnp.maximum(z, 0.0) ** 4, 2.0)), 6)
       6.0
     """
-    nodes, weights = half_normal_rule(degree)
-    k = jnp.asarray(variance)
-    if not jnp.issubdtype(k.dtype, jnp.floating):
-        k = k.astype(jnp.result_type(float))
+    _checks.function(f, "f", "f(z) acting elementwise")
+    nodes, weights = half_normal_rule(check_degree(degree))
+    k = as_float(variance, "variance")
     x = jnp.asarray(nodes, k.dtype).reshape((1,) * k.ndim + (-1,))
     w = jnp.asarray(weights, k.dtype)
     r = jnp.sqrt(jnp.maximum(k, 0.0))[..., None]

@@ -25,8 +25,11 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._activation import activation_fn, check_positive_int
+from nnlab import _checks
+
+from ._activation import activation_fn, as_float, check_positive_int
 
 Sampler = Literal["dense", "projected"]
 
@@ -82,10 +85,11 @@ def sample_preactivations(
       >>> mom.m2.shape, mom.last.shape
       ((16, 2), (16, 8))
     """
+    key = _checks.prng_key(key, "key")
     fn = activation_fn(activation)
-    check_positive_int(depth, "depth")
-    check_positive_int(width, "width")
-    check_positive_int(n_networks, "n_networks")
+    depth = check_positive_int(depth, "depth")
+    width = check_positive_int(width, "width")
+    n_networks = check_positive_int(n_networks, "n_networks")
     if method not in ("dense", "projected"):
         raise ValueError(f"method must be 'dense' or 'projected', got {method!r}.")
     x = jnp.asarray(x)
@@ -93,10 +97,16 @@ def sample_preactivations(
         raise ValueError(f"x must be one input of shape (n_0,), got shape {x.shape}.")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
+    if not _checks.is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+        raise ValueError("x contains NaN or inf; pass a finite input.")
+    for name, value in (("c_w", c_w), ("c_b", c_b)):
+        if jnp.ndim(value) != 0:
+            raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}.")
+        as_float(value, name)
     if chunk_size is None:
         per_net = width * max(width, x.shape[0]) if method == "dense" else width * 16
         chunk_size = max(1, min(n_networks, (1 << 24) // per_net))
-    check_positive_int(chunk_size, "chunk_size")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
     n0 = x.shape[0]
     dtype = x.dtype
 
@@ -140,7 +150,17 @@ class MonteCarloEstimate(NamedTuple):
 
 
 def _batched(a, n_batches: int, argname: str):
-    check_positive_int(n_batches, "n_batches", minimum=2)
+    n_batches = check_positive_int(n_batches, "n_batches", minimum=2)
+    try:
+        a = jnp.asarray(a)
+    except TypeError as err:
+        raise TypeError(f"{argname} must be an array, got {type(a).__name__}.") from err
+    if a.ndim < 1:
+        raise ValueError(f"{argname} must have a leading network axis, got shape {a.shape}.")
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        a = a.astype(jnp.result_type(float))
+    if not _checks.is_traced(a) and not bool(np.all(np.isfinite(np.asarray(a)))):
+        raise ValueError(f"{argname} contains NaN or inf; drop the diverged networks first.")
     n = a.shape[0]
     if n < 2 * n_batches:
         raise ValueError(
@@ -160,7 +180,7 @@ def _summary(batches) -> MonteCarloEstimate:
 
 def second_moment_estimate(m2, n_batches: int = 32) -> MonteCarloEstimate:
     """``E[z²]`` from per-network neuron averages ``m2`` (leading axis = network), batch means."""
-    return _summary(jnp.mean(_batched(jnp.asarray(m2), n_batches, "m2"), axis=1))
+    return _summary(jnp.mean(_batched(m2, n_batches, "m2"), axis=1))
 
 
 def fourth_cumulant_estimate(m2, m4, n_batches: int = 32) -> MonteCarloEstimate:
@@ -178,8 +198,13 @@ def fourth_cumulant_estimate(m2, m4, n_batches: int = 32) -> MonteCarloEstimate:
       >>> bool(abs(est.mean[0]) < 4 * est.se[0])
       True
     """
-    m2b = _batched(jnp.asarray(m2), n_batches, "m2")
-    m4b = _batched(jnp.asarray(m4), n_batches, "m4")
+    if jnp.shape(m2) != jnp.shape(m4):
+        raise ValueError(
+            f"m4 must have the shape of m2, {jnp.shape(m2)} (networks, layers), got "
+            f"{jnp.shape(m4)}."
+        )
+    m2b = _batched(m2, n_batches, "m2")
+    m4b = _batched(m4, n_batches, "m4")
     per = m2b.shape[1]
     mean2 = jnp.mean(m2b, axis=1)
     square = mean2**2 - jnp.var(m2b, axis=1, ddof=1) / per

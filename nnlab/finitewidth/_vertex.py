@@ -40,9 +40,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._activation import activation_fn, as_float, check_positive_int
+from nnlab import _checks
+
+from ._activation import activation_fn, as_float, as_float_signed, check_positive_int
 from ._criticality import susceptibilities
-from ._gaussian import DEFAULT_DEGREE, gaussian_expectation
+from ._gaussian import DEFAULT_DEGREE, check_degree, gaussian_expectation
 
 
 class FiniteWidthTheory(NamedTuple):
@@ -102,12 +104,15 @@ def finite_width_recursion(
     Example:
       >>> import jax.numpy as jnp
       >>> th = finite_width_recursion(lambda z: jnp.maximum(z, 0.0), 1.0, 4, 2.0, 0.0)
-      >>> [round(v, 6) for v in th.vertex.tolist()]   # V/K² = 5(ℓ-1) for critical ReLU
+      >>> [round(v, 4) for v in th.vertex.tolist()]   # V/K² = 5(ℓ-1) for critical ReLU
       [0.0, 5.0, 10.0, 15.0]
     """
     fn = activation_fn(activation)
-    check_positive_int(depth, "depth")
+    depth = check_positive_int(depth, "depth")
     k1 = as_float(k1, "k1")
+    c_w = as_float(c_w, "c_w")
+    c_b = as_float(c_b, "c_b")
+    check_degree(degree)
     dtype = jnp.result_type(k1, c_w, c_b, float)
     shape = jnp.broadcast_shapes(jnp.shape(k1), jnp.shape(c_w), jnp.shape(c_b))
 
@@ -138,12 +143,23 @@ def scale_invariant_kurtosis(depth: int, width, a_plus=1.0, a_minus=0.0) -> jax.
     (``a_+ = 1, a_- = 0``, giving ``3[(1 + 5/n)^{ℓ-1} - 1]``). ``width`` may be an
     array; the layer axis is appended last.
 
+    Raises:
+      ValueError: for ``depth < 1``, a width that is not positive and finite, or
+        ``a_+ = a_- = 0``.
+
     Example:
       >>> round(float(scale_invariant_kurtosis(3, 10.0)[-1]), 6)   # 3 (1.5² - 1)
       3.75
     """
-    check_positive_int(depth, "depth")
-    n = as_float(width, "width")
+    depth = check_positive_int(depth, "depth")
+    n = as_float(width, "width", positive=True)
+    _checks.real(a_plus, "a_plus")
+    _checks.real(a_minus, "a_minus")
+    if not _checks.is_traced((a_plus, a_minus)) and not a_plus**2 + a_minus**2 > 0:
+        raise ValueError(
+            f"a_plus and a_minus must not both be 0 (the activation would vanish), got "
+            f"a_plus={a_plus!r}, a_minus={a_minus!r}; ReLU is a_plus=1, a_minus=0."
+        )
     m2 = (a_plus**2 + a_minus**2) / 2.0
     m4 = 1.5 * (a_plus**4 + a_minus**4)
     growth = 1.0 + (m4 - m2**2) / (n[..., None] * m2**2)
@@ -164,9 +180,14 @@ def output_density(f, k, fourth_cumulant) -> jax.Array:
     Example:
       >>> round(float(output_density(0.0, 1.0, 0.0)), 6)
       0.398942
+
+    Raises:
+      ValueError: for ``k <= 0`` (the NNGP variance) or NaN/inf in ``f``, ``k`` or
+        ``fourth_cumulant``.
     """
-    f = jnp.asarray(f)
-    k = as_float(k, "k")
+    f = as_float_signed(f, "f")
+    k = as_float(k, "k", positive=True)
+    fourth_cumulant = as_float_signed(fourth_cumulant, "fourth_cumulant")
     x = f / jnp.sqrt(k)
     gauss = jnp.exp(-0.5 * x * x) / jnp.sqrt(2.0 * jnp.pi * k)
     return gauss * (1.0 + fourth_cumulant / (24.0 * k**2) * _he4(x))

@@ -23,10 +23,54 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnlab import _checks
+
+
+def check_psd(c, name: str, *, what: str = "a covariance matrix") -> None:
+    """Raise unless concrete ``c`` (``(..., n, n)``) is finite, symmetric and PSD.
+
+    Rounding tolerance: a covariance built in floating point (e.g. ``w wᵀ/D``) is symmetric
+    and PSD up to ``O(n ε)`` relative to its largest entry / eigenvalue (backward stability of
+    the product and of ``eigvalsh``), so entries with ``|C - Cᵀ| <= τ max|C|`` and
+    eigenvalues ``>= -τ λ_max`` pass, with ``τ = 100 n ε``. Traced values are not checked
+    (inside ``jit`` a non-PSD covariance gives NaN).
+    """
+    if _checks.is_traced(c):
+        return
+    arr = np.asarray(c, np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf; it must be {what}.")
+    n = arr.shape[-1]
+    tol = 100 * n * float(jnp.finfo(jnp.asarray(c).dtype).eps)
+    size = np.max(np.abs(arr)) if arr.size else 0.0
+    asym = np.max(np.abs(arr - np.swapaxes(arr, -1, -2))) if arr.size else 0.0
+    if not asym <= tol * size:
+        raise ValueError(
+            f"{name} must be symmetric ({what}), but max|C - Cᵀ| = {asym:.3g} for max|C| = "
+            f"{size:.3g}; symmetrise it, (C + C.T) / 2."
+        )
+    evals = np.linalg.eigvalsh(0.5 * (arr + np.swapaxes(arr, -1, -2)))
+    lam_min, lam_max = float(np.min(evals)), float(np.max(np.abs(evals)))
+    if not lam_min >= -tol * lam_max:
+        raise ValueError(
+            f"{name} must be positive semi-definite ({what}), but its smallest eigenvalue is "
+            f"{lam_min:.3g} (largest |eigenvalue| {lam_max:.3g}): no Gaussian fields have "
+            "these covariances. Build the overlaps from weights (committee_order_parameters) "
+            "or check |R_in|² <= Q_ii T_nn."
+        )
 
 
 def _checked_cov(c, size: int, argname: str) -> jax.Array:
-    c = jnp.asarray(c)
+    try:
+        c = jnp.asarray(c)
+    except TypeError as err:
+        raise TypeError(f"{argname} must be an array, got {type(c).__name__}.") from err
+    if jnp.issubdtype(c.dtype, jnp.complexfloating) or not (
+        jnp.issubdtype(c.dtype, jnp.number) or c.dtype == jnp.bool_
+    ):
+        raise TypeError(f"{argname} must hold real numbers, got dtype {c.dtype}.")
     if not jnp.issubdtype(c.dtype, jnp.floating):
         c = c.astype(jnp.result_type(float))
     if c.ndim < 2 or c.shape[-2:] != (size, size):
@@ -34,6 +78,7 @@ def _checked_cov(c, size: int, argname: str) -> jax.Array:
             f"{argname} must be a covariance matrix of shape (..., {size}, {size}), "
             f"got shape {c.shape}."
         )
+    check_psd(c, argname)
     return c
 
 

@@ -25,6 +25,9 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnlab import _checks
 
 Activation = Literal["relu", "tanh", "erf"]
 _ACTIVATIONS = ("relu", "tanh", "erf")
@@ -70,11 +73,28 @@ def _sigma(activation: str):
     raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}.")
 
 
-def _check_int(value, argname: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+def _check_int(value, argname: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{argname} must be an int, got {type(value).__name__} {value!r}.")
     if value < minimum:
         raise ValueError(f"{argname} must be an int >= {minimum}, got {value}.")
+    return int(value)
+
+
+def _check_finite(x, argname: str) -> jax.Array:
+    try:
+        x = jnp.asarray(x)
+    except TypeError as err:
+        raise TypeError(f"{argname} must be an array, got {type(x).__name__}.") from err
+    if jnp.issubdtype(x.dtype, jnp.complexfloating) or not (
+        jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
+    ):
+        raise TypeError(f"{argname} must hold real numbers, got dtype {x.dtype}.")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    if not _checks.is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+        raise ValueError(f"{argname} contains NaN or inf; clean the data first.")
+    return x
 
 
 def _check_particles(particles) -> Particles:
@@ -83,7 +103,7 @@ def _check_particles(particles) -> Particles:
             f"particles must be a Particles(a, w) tuple, got {type(particles).__name__}; "
             "make one with init_particles."
         )
-    a, w = jnp.asarray(particles.a), jnp.asarray(particles.w)
+    a, w = _check_finite(particles.a, "particles.a"), _check_finite(particles.w, "particles.w")
     if a.ndim != 1 or w.ndim != 2 or w.shape[0] != a.shape[0]:
         raise ValueError(
             f"particles must have a of shape (N,) and w of shape (N, d); got a {a.shape}, "
@@ -93,7 +113,7 @@ def _check_particles(particles) -> Particles:
 
 
 def _check_inputs(x, d: int, argname: str) -> jax.Array:
-    x = jnp.asarray(x)
+    x = _check_finite(x, argname)
     if x.ndim != 2 or x.shape[1] != d:
         raise ValueError(
             f"{argname} must have shape (P, d) with d = {d} (the particles' input dimension), "
@@ -123,8 +143,11 @@ def init_particles(key, n_particles: int, dim: int, *, a_std=1.0, w_std=1.0, dty
       >>> p.a.shape, p.w.shape
       ((1000,), (1000, 3))
     """
-    _check_int(n_particles, "n_particles")
-    _check_int(dim, "dim")
+    key = _checks.prng_key(key, "key")
+    n_particles = _check_int(n_particles, "n_particles")
+    dim = _check_int(dim, "dim")
+    _checks.real(a_std, "a_std", minimum=0)
+    _checks.real(w_std, "w_std", minimum=0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     ka, kw = jax.random.split(key)
     a = a_std * jax.random.normal(ka, (n_particles,), dtype)
@@ -137,7 +160,7 @@ def _default_chunk(n_points: int, n_particles: int, chunk_size) -> int:
         # About 2**22 pre-activations (16 MiB in float32) per chunk.
         chunk_size = max(1, 2**22 // max(n_particles, 1))
     else:
-        _check_int(chunk_size, "chunk_size")
+        chunk_size = _check_int(chunk_size, "chunk_size")
     chunk = min(chunk_size, n_points)
     while n_points % chunk:  # a divisor, so that chunks tile the data exactly
         chunk -= 1
@@ -158,8 +181,8 @@ def meanfield_apply(particles: Particles, x, *, activation: Activation = "relu",
 
     Example:
       >>> p = Particles(jnp.array([1.0, 3.0]), jnp.array([[1.0], [1.0]]))
-      >>> meanfield_apply(p, jnp.array([[2.0], [-1.0]]))  # (1/2)(1 + 3) relu(x)
-      Array([4., 0.], dtype=float32)
+      >>> meanfield_apply(p, jnp.array([[2.0], [-1.0]])).tolist()  # (1/2)(1 + 3) relu(x)
+      [4.0, 0.0]
     """
     particles = _check_particles(particles)
     x = _check_inputs(x, particles.w.shape[1], "x")
@@ -215,7 +238,7 @@ def meanfield_velocity(
 
 
 def _check_targets(y, n: int) -> jax.Array:
-    y = jnp.asarray(y)
+    y = _check_finite(y, "y")
     if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},) (one target per input), got {y.shape}.")
     return y
@@ -296,24 +319,29 @@ def particle_gradient_flow(
         x_test = jnp.zeros((0, d), x.dtype)
     x_test = _check_inputs(x_test, d, "x_test")
     _sigma(activation)
-    _check_int(n_steps, "n_steps")
-    _check_int(n_records, "n_records", minimum=2)
+    n_steps = _check_int(n_steps, "n_steps")
+    n_records = _check_int(n_records, "n_records", minimum=2)
     if n_steps % (n_records - 1):
         raise ValueError(
             f"n_steps ({n_steps}) must be a multiple of n_records - 1 ({n_records - 1})."
         )
     if not isinstance(dt, jax.core.Tracer):
-        if not (isinstance(dt, (int, float)) or jnp.ndim(dt) == 0) or not float(dt) > 0:
-            raise ValueError(f"dt must be a positive number, got {dt!r}.")
+        if isinstance(dt, bool | str | bytes) or not (
+            isinstance(dt, int | float | np.number) or jnp.ndim(dt) == 0
+        ):
+            raise TypeError(f"dt must be a positive number, got {dt!r}.")
+        if not (math.isfinite(float(dt)) and float(dt) > 0):
+            raise ValueError(f"dt must be a positive finite number, got {dt!r}.")
     n = particles.a.shape[0]
     if batch_size is None:
         chunk = _default_chunk(x.shape[0], n, chunk_size)
         if key is None:
             key = jax.random.key(0)  # unused: full-batch steps draw nothing
     else:
-        _check_int(batch_size, "batch_size")
+        batch_size = _check_int(batch_size, "batch_size")
         if key is None:
             raise ValueError("key is required with batch_size (minibatches are drawn with it).")
+        key = _checks.prng_key(key, "key")
         chunk = _default_chunk(batch_size, n, chunk_size)
     test_chunk = _default_chunk(max(x_test.shape[0], 1), n, chunk_size)
     return _flow(
@@ -393,7 +421,7 @@ def particle_density(particles: Particles, *, bins=40, a_range=None, w_range=Non
       ((10, 10), (11,))
     """
     particles = _check_particles(particles)
-    _check_int(bins, "bins")
+    bins = _check_int(bins, "bins")
     for name, rng in (("a_range", a_range), ("w_range", w_range)):
         if rng is not None and (len(rng) != 2 or not float(rng[0]) < float(rng[1])):
             raise ValueError(f"{name} must be (low, high) with low < high, got {rng!r}.")

@@ -30,8 +30,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._erf_integrals import _i3, _i4
+from nnlab import _checks
+
+from ._erf_integrals import _i3, _i4, check_psd
 
 
 class OrderParameters(NamedTuple):
@@ -50,40 +53,71 @@ class OrderParameters(NamedTuple):
     eg: jax.Array
 
 
-def _float(x):
-    x = jnp.asarray(x)
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
+def _float(x, argname: str = "x"):
+    try:
+        x = jnp.asarray(x)
+    except TypeError as err:
+        raise TypeError(f"{argname} must be an array, got {type(x).__name__}.") from err
+    if jnp.issubdtype(x.dtype, jnp.complexfloating) or not (
+        jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
+    ):
+        raise TypeError(f"{argname} must hold real numbers, got dtype {x.dtype}.")
+    x = x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
+    if not _checks.is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+        raise ValueError(f"{argname} contains NaN or inf; pass finite values.")
+    return x
 
 
-def _check_order_parameters(q, r, t):
-    q, r, t = _float(q), _float(r), _float(t)
-    if q.ndim != 2 or q.shape[0] != q.shape[1]:
-        raise ValueError(f"q must be a square (K, K) matrix, got shape {q.shape}.")
-    if t.ndim != 2 or t.shape[0] != t.shape[1]:
-        raise ValueError(f"t must be a square (M, M) matrix, got shape {t.shape}.")
+def _check_order_parameters(q, r, t, names=("q", "r", "t")):
+    """Shapes, finiteness and (when concrete) that ``C = [[Q, R], [Rᵀ, T]]`` is a covariance.
+
+    ``C`` is the covariance of the local fields ``(λ, ν)``, so it must be symmetric and
+    positive semi-definite; otherwise the integrals I2-I4 take square roots of negative numbers
+    (NaN) or arcsines outside ``[-1, 1]``. Tolerance: see :func:`._erf_integrals.check_psd`.
+    """
+    nq, nr, nt = names
+    q, r, t = _float(q, nq), _float(r, nr), _float(t, nt)
+    if q.ndim != 2 or q.shape[0] != q.shape[1] or q.shape[0] == 0:
+        raise ValueError(f"{nq} must be a non-empty square (K, K) matrix, got shape {q.shape}.")
+    if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
+        raise ValueError(f"{nt} must be a non-empty square (M, M) matrix, got shape {t.shape}.")
     if r.shape != (q.shape[0], t.shape[0]):
         raise ValueError(
-            f"r must have shape (K, M) = ({q.shape[0]}, {t.shape[0]}) to match q {q.shape} and "
-            f"t {t.shape}, got {r.shape}."
+            f"{nr} must have shape (K, M) = ({q.shape[0]}, {t.shape[0]}) to match {nq} {q.shape} "
+            f"and {nt} {t.shape}, got {r.shape}."
         )
     dtype = jnp.result_type(q, r, t)
-    return q.astype(dtype), r.astype(dtype), t.astype(dtype)
+    q, r, t = q.astype(dtype), r.astype(dtype), t.astype(dtype)
+    check_psd(q, nq, what="the student overlaps Q = w wᵀ/D")
+    check_psd(t, nt, what="the teacher overlaps T = v vᵀ/D")
+    check_psd(
+        _joint_cov(q, r, t),
+        f"[[{nq}, {nr}], [{nr}ᵀ, {nt}]]",
+        what=f"the joint covariance of the local fields, with {nr} the student-teacher overlaps",
+    )
+    return q, r, t
 
 
 def _check_positive(value, argname: str, *, integer: bool = False):
     if integer:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise TypeError(f"{argname} must be a positive int, got {value!r}.")
         if value < 1:
             raise ValueError(f"{argname} must be a positive int, got {value}.")
-        return
+        return int(value)
     if isinstance(value, jax.core.Tracer):
-        return
-    if not (isinstance(value, (int, float)) or jnp.ndim(value) == 0):
+        return value
+    if isinstance(value, bool | str | bytes) or not (
+        isinstance(value, int | float | np.number) or jnp.ndim(value) == 0
+    ):
         raise TypeError(f"{argname} must be a positive number, got {type(value).__name__}.")
-    v = float(value)
+    try:
+        v = float(value)
+    except TypeError as err:
+        raise TypeError(f"{argname} must be a positive number, got {value!r}.") from err
     if not (math.isfinite(v) and v > 0):
         raise ValueError(f"{argname} must be a positive finite number, got {value!r}.")
+    return value
 
 
 def _joint_cov(q, r, t):
@@ -209,6 +243,12 @@ def saad_solla_ode(q0, r0, t, *, lr, alpha_max, dalpha=0.01, n_records=200) -> O
     Returns:
       :class:`OrderParameters` with ``n_records`` entries.
 
+    Raises:
+      ValueError: on shape mismatch, NaN/inf, or when ``Q0``, ``T`` or the joint covariance
+        ``[[Q0, R0], [R0ᵀ, T]]`` of the local fields is not symmetric positive semi-definite
+        (no weights realise such overlaps; the integrals would be NaN), and for
+        non-positive ``lr``, ``alpha_max``, ``dalpha`` or ``n_records < 2``.
+
     Example:
       >>> import jax.numpy as jnp
       >>> traj = saad_solla_ode(0.5 * jnp.eye(2), 0.1 * jnp.eye(2), jnp.eye(2), lr=0.5,
@@ -216,11 +256,11 @@ def saad_solla_ode(q0, r0, t, *, lr, alpha_max, dalpha=0.01, n_records=200) -> O
       >>> bool(traj.eg[-1] < traj.eg[0])
       True
     """
-    q0, r0, t = _check_order_parameters(q0, r0, t)
+    q0, r0, t = _check_order_parameters(q0, r0, t, names=("q0", "r0", "t"))
     _check_positive(lr, "lr")
     _check_positive(alpha_max, "alpha_max")
     _check_positive(dalpha, "dalpha")
-    _check_positive(n_records, "n_records", integer=True)
+    n_records = _check_positive(n_records, "n_records", integer=True)
     if n_records < 2:
         raise ValueError(f"n_records must be at least 2, got {n_records}.")
     per_record = max(1, math.ceil(float(alpha_max) / (n_records - 1) / float(dalpha)))
@@ -276,11 +316,13 @@ def committee_order_parameters(w, v) -> tuple[jax.Array, jax.Array, jax.Array]:
     return w @ w.T / d, w @ v.T / d, v @ v.T / d
 
 
-def _check_weights(w, v):
-    w, v = _float(w), _float(v)
-    if w.ndim != 2:
-        raise ValueError(f"w must be (K, D) student weights, got shape {w.shape}.")
-    if v.ndim != 2 or v.shape[1] != w.shape[1]:
+def _check_weights(w, v, names=("w", "v")):
+    w, v = _float(w, names[0]), _float(v, names[1])
+    if w.ndim != 2 or 0 in w.shape:
+        raise ValueError(
+            f"{names[0]} must be (K, D) student weights with K, D >= 1, got shape {w.shape}."
+        )
+    if v.ndim != 2 or v.shape[1] != w.shape[1] or v.shape[0] == 0:
         raise ValueError(
             f"v must be (M, D) teacher weights with D = {w.shape[1]} (from w), got shape {v.shape}."
         )
@@ -317,10 +359,11 @@ def committee_online_sgd(key, w0, v, *, lr, n_steps, n_records=200) -> OrderPara
       >>> traj.eg.shape
       (11,)
     """
-    w0, v = _check_weights(w0, v)
+    key = _checks.prng_key(key, "key")
+    w0, v = _check_weights(w0, v, names=("w0", "v"))
     _check_positive(lr, "lr")
-    _check_positive(n_steps, "n_steps", integer=True)
-    _check_positive(n_records, "n_records", integer=True)
+    n_steps = _check_positive(n_steps, "n_steps", integer=True)
+    n_records = _check_positive(n_records, "n_records", integer=True)
     if n_records < 2 or n_steps % (n_records - 1):
         raise ValueError(
             f"n_steps ({n_steps}) must be a multiple of n_records - 1 ({n_records - 1}), with "

@@ -17,6 +17,7 @@ from ._linalg import (
     check_nonnegative,
     check_square,
     check_targets,
+    check_times,
     eigh_psd,
     learning_rate,
     raise_if_not_psd,
@@ -110,8 +111,8 @@ def ensemble_mse(
       >>> nngp = jnp.array([[1.0, 0.2], [0.2, 1.0]])
       >>> k = {"nngp": nngp, "ntk": 2 * nngp}
       >>> out = ensemble_mse(k, jnp.array([1.0, -1.0]), jnp.inf)
-      >>> out.mean.round(3), jnp.diag(out.covariance).round(3)
-      (Array([ 1., -1.], dtype=float32), Array([0., 0.], dtype=float32))
+      >>> out.mean.round(3).tolist(), (jnp.diag(out.covariance).round(3) + 0.0).tolist()
+      ([1.0, -1.0], [0.0, 0.0])
     """
     if get not in ("ntk", "nngp"):
         raise ValueError(f"get must be 'ntk' or 'nngp', got {get!r}.")
@@ -156,10 +157,10 @@ def ensemble_mse(
                     f"nngp_test_test must have shape ({m}, {m}) or ({m},), got {nngp_xx.shape}."
                 )
     check_nonnegative(ridge, "ridge")
+    check_times(t, "t")
     t = jnp.asarray(t, y2.dtype)
-    check_nonnegative(t, "t")
+    check_nonnegative(lr, "lr")
     eta = learning_rate(lr, n, loss_normalization).astype(y2.dtype)
-    check_nonnegative(eta, "lr")
 
     mean, cov, ok = _ensemble_core(
         drive, nngp, drive_x, nngp_x, nngp_xx, y2, t, eta, ridge, compute_cov=compute_cov

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnlab import _checks
+
 from ._gradient_descent import TrainTestPrediction
 from ._linalg import as_float_array, check_cross, check_square, is_traced
 
@@ -46,9 +48,14 @@ def gradient_flow(
       y: targets (``(n,)`` or ``(n, k)``, e.g. one-hot labels).
       t: sorted non-negative finite times, scalar or ``(T,)``; may be traced.
       ntk_test_train: optional ``(m, n)`` test-train NTK.
-      lr: learning rate ``η``.
+      lr: learning rate ``η >= 0``.
       f0_train, f0_test: outputs at initialisation (default zero).
-      substeps: RK4 steps per interval between requested times (static).
+      substeps: RK4 steps per interval between requested times (a positive int, static).
+
+    Raises:
+      TypeError / ValueError: for a non-callable ``loss``, bad shapes, NaN/inf in the
+        kernels, targets, outputs or times, unsorted or negative times, a negative or NaN
+        ``lr`` or a non-positive ``substeps``.
 
     Returns:
       ``TrainTestPrediction(train, test)`` with a leading axis of ``t.shape``.
@@ -56,27 +63,37 @@ def gradient_flow(
     Example:
       >>> import jax.numpy as jnp
       >>> mse = lambda f, y: 0.5 * jnp.sum((f - y) ** 2)
-      >>> gradient_flow(mse, jnp.eye(1), jnp.array([1.0]), 1.0).train.round(4)  # 1 - e^{-1}
-      Array([0.6321], dtype=float32)
+      >>> out = gradient_flow(mse, jnp.eye(1), jnp.array([1.0]), 1.0).train
+      >>> [round(v, 4) for v in out.tolist()]  # 1 - 1/e
+      [0.6321]
     """
+    _checks.function(loss, "loss", "loss(f_train, y) -> scalar")
     ntk_train = check_square(ntk_train, "ntk_train")
     n = ntk_train.shape[0]
     y = as_float_array(y, "y")
     if y.shape[:1] != (n,):
         raise ValueError(f"y must have n = {n} rows (training points), got shape {y.shape}.")
-    if not isinstance(substeps, int) or substeps < 1:
-        raise ValueError(f"substeps must be a positive int, got {substeps!r}.")
-    f0_train = jnp.zeros_like(y) if f0_train is None else jnp.asarray(f0_train, y.dtype)
+    substeps = _checks.integer(substeps, "substeps")
+    _checks.real(lr, "lr", minimum=0)
+    if f0_train is None:
+        f0_train = jnp.zeros_like(y)
+    else:
+        f0_train = as_float_array(f0_train, "f0_train").astype(y.dtype)
     if f0_train.shape != y.shape:
         raise ValueError(f"f0_train must have the shape of y, {y.shape}, got {f0_train.shape}.")
     state = {"train": f0_train}
     if ntk_test_train is not None:
         ntk_test_train = check_cross(ntk_test_train, None, n, "ntk_test_train")
         shape = (ntk_test_train.shape[0], *y.shape[1:])
-        f0_test = jnp.zeros(shape, y.dtype) if f0_test is None else jnp.asarray(f0_test, y.dtype)
+        if f0_test is None:
+            f0_test = jnp.zeros(shape, y.dtype)
+        else:
+            f0_test = as_float_array(f0_test, "f0_test").astype(y.dtype)
         if f0_test.shape != shape:
             raise ValueError(f"f0_test must have shape {shape}, got {f0_test.shape}.")
         state["test"] = f0_test
+    elif f0_test is not None:
+        raise ValueError("f0_test was given without ntk_test_train; pass both or neither.")
     t = jnp.asarray(t, y.dtype)
     if t.ndim > 1:
         raise ValueError(f"t must be a scalar or a 1-D array of times, got shape {t.shape}.")

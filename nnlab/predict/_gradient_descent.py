@@ -16,13 +16,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnlab import _checks
+
 from ._linalg import (
     LossNormalization,
     add_ridge,
+    as_float_array,
     check_cross,
     check_nonnegative,
     check_square,
     check_targets,
+    check_times,
     eigh_psd,
     is_traced,
     learning_rate,
@@ -47,7 +51,7 @@ def _prepare(ntk_train, y, ntk_test_train, f0_train, f0_test, ridge):
     if f0_train is None:
         f0_train = jnp.zeros_like(y2)
     else:
-        f0_train = jnp.asarray(f0_train, y2.dtype)
+        f0_train = as_float_array(f0_train, "f0_train").astype(y2.dtype)
         if f0_train.shape not in (y2.shape, (n,) if squeeze else ()):
             want = (n,) if squeeze else y2.shape
             raise ValueError(f"f0_train must have the shape of y, {want}, got {f0_train.shape}.")
@@ -58,7 +62,7 @@ def _prepare(ntk_train, y, ntk_test_train, f0_train, f0_test, ridge):
         if f0_test is None:
             f0_test = jnp.zeros((m, y2.shape[1]), y2.dtype)
         else:
-            f0_test = jnp.asarray(f0_test, y2.dtype)
+            f0_test = as_float_array(f0_test, "f0_test").astype(y2.dtype)
             if f0_test.shape not in ((m, y2.shape[1]), (m,) if squeeze else ()):
                 raise ValueError(
                     f"f0_test must have shape ({m},{'' if squeeze else f' {y2.shape[1]}'}) "
@@ -146,17 +150,16 @@ def gradient_flow_mse(
     Example:
       >>> import jax.numpy as jnp
       >>> ntk = jnp.array([[2.0, 0.0], [0.0, 1.0]])
-      >>> gradient_flow_mse(ntk, jnp.array([1.0, 1.0]), jnp.array([0.0, jnp.inf])).train
-      Array([[0., 0.],
-             [1., 1.]], dtype=float32)
+      >>> gradient_flow_mse(ntk, jnp.array([1.0, 1.0]), jnp.array([0.0, jnp.inf])).train.tolist()
+      [[0.0, 0.0], [1.0, 1.0]]
     """
     n, y2, squeeze, f0_train, ntk_test_train, f0_test, evals, evecs, ok = _prepare(
         ntk_train, y, ntk_test_train, f0_train, f0_test, ridge
     )
+    check_times(t, "t")
     t = jnp.asarray(t, y2.dtype)
-    check_nonnegative(t, "t")
+    check_nonnegative(lr, "lr")
     eta = learning_rate(lr, n, loss_normalization).astype(y2.dtype)
-    check_nonnegative(eta, "lr")
     tt, lam = _broadcast_modes(t, evals)
     exponent = -eta * lam * tt
     exponent = jnp.where(lam > 0, exponent, 0.0)  # avoid 0 * inf in zero modes
@@ -199,6 +202,17 @@ def _heavy_ball_modes(evals, eta, momentum, steps):
 
     _, z = jax.lax.fori_loop(0, n_bits, body, (a, z))
     return z[..., 0], z[..., 2]
+
+
+def _check_momentum(momentum) -> None:
+    """Heavy-ball ``β`` must be a real number in ``[0, 1)`` (NaN fails; traced passes)."""
+    fix = "Heavy-ball momentum β must be in [0, 1), e.g. 0.9."
+    try:
+        _checks.real(momentum, "momentum", minimum=0, fix=fix)
+    except ValueError as err:
+        raise ValueError(str(err).replace("must be >= 0", "must be in [0, 1)")) from None
+    if not is_traced(momentum) and not float(momentum) < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}. {fix}")
 
 
 def gradient_descent_mse(
@@ -249,9 +263,8 @@ def gradient_descent_mse(
     Example:
       >>> import jax.numpy as jnp
       >>> ntk = jnp.array([[1.0, 0.0], [0.0, 0.5]])
-      >>> gradient_descent_mse(ntk, jnp.array([1.0, 1.0]), jnp.array([1, 2]), lr=1.0).train
-      Array([[1.  , 0.5 ],
-             [1.  , 0.75]], dtype=float32)
+      >>> gradient_descent_mse(ntk, jnp.array([1.0, 1.0]), jnp.array([1, 2]), lr=1.0).train.tolist()
+      [[1.0, 0.5], [1.0, 0.75]]
     """
     n, y2, squeeze, f0_train, ntk_test_train, f0_test, evals, evecs, ok = _prepare(
         ntk_train, y, ntk_test_train, f0_train, f0_test, ridge
@@ -259,12 +272,11 @@ def gradient_descent_mse(
     steps = jnp.asarray(steps)
     if not jnp.issubdtype(steps.dtype, jnp.integer):
         raise TypeError(f"steps must be integer step counts, got dtype {steps.dtype}.")
-    check_nonnegative(steps, "steps")
+    if not is_traced(steps) and bool(np.any(np.asarray(steps) < 0)):
+        raise ValueError(f"steps must be >= 0 (step counts), got {steps}.")
+    check_nonnegative(lr, "lr")
     eta = learning_rate(lr, n, loss_normalization).astype(y2.dtype)
-    check_nonnegative(eta, "lr")
-    check_nonnegative(momentum, "momentum")
-    if not is_traced(momentum) and float(momentum) >= 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}.")
+    _check_momentum(momentum)
     if not is_traced(momentum) and float(momentum) == 0.0:
         kk, lam = _broadcast_modes(steps, evals)
         decay = jnp.power(1 - eta * lam, kk)
@@ -286,20 +298,31 @@ def max_learning_rate(
 
     Args:
       ntk_train: ``(n, n)`` NTK on the training points.
-      momentum: heavy-ball coefficient ``β``.
+      momentum: heavy-ball coefficient ``β`` in ``[0, 1)``.
       loss_normalization: ``'sum'`` (default) or ``'mean'``.
 
     Returns:
       Scalar ``η_max``.
 
+    Raises:
+      ValueError: for ``momentum`` outside ``[0, 1)`` or NaN, NaN/inf in ``ntk_train``, or
+        (outside ``jit``) an ``ntk_train`` whose largest eigenvalue is not positive (no
+        learning rate is then stable or every one is: the formula does not apply).
+
     Example:
       >>> import jax.numpy as jnp
-      >>> max_learning_rate(jnp.array([[4.0, 0.0], [0.0, 1.0]]))
-      Array(0.5, dtype=float32)
+      >>> float(max_learning_rate(jnp.array([[4.0, 0.0], [0.0, 1.0]])))
+      0.5
     """
     ntk_train = check_square(ntk_train, "ntk_train")
     n = ntk_train.shape[0]
+    _check_momentum(momentum)
     lam_max = jnp.linalg.eigvalsh(ntk_train)[-1]
+    if not is_traced(lam_max) and not float(lam_max) > 0:
+        raise ValueError(
+            f"ntk_train must have a positive largest eigenvalue, got {float(lam_max):.3g}; an NTK "
+            "is positive semi-definite and non-zero, so check how it was computed."
+        )
     return (
         2
         * (1 + jnp.asarray(momentum, lam_max.dtype))

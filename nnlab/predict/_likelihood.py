@@ -9,7 +9,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._linalg import add_ridge, check_nonnegative, check_square, check_targets, cholesky, solve_pd
+from nnlab import _checks
+
+from ._linalg import (
+    add_ridge,
+    as_float_array,
+    check_nonnegative,
+    check_square,
+    check_targets,
+    cholesky,
+    solve_pd,
+)
 
 
 def log_marginal_likelihood(k_train, y, *, noise=0.0) -> jax.Array:
@@ -96,10 +106,17 @@ def fit_hyperparameters(
       >>> bool(fit.log_likelihood[-1] > fit.log_likelihood[0])
       True
     """
-    y = jnp.asarray(y)
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+    _checks.function(kernel_fn, "kernel_fn", "kernel_fn(params) -> (n, n) covariance")
+    y = as_float_array(y, "y")
+    steps = _checks.integer(steps, "steps")
     optimizer = optax.adam(0.05) if optimizer is None else optimizer
+    if not (
+        callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))
+    ):
+        raise TypeError(
+            "optimizer must be an optax.GradientTransformation such as optax.adam(0.05), got "
+            f"{type(optimizer).__name__}."
+        )
     k0 = jax.eval_shape(kernel_fn, params)
     if len(k0.shape) != 2 or k0.shape[0] != k0.shape[1]:
         raise ValueError(f"kernel_fn(params) must return an (n, n) matrix, got shape {k0.shape}.")

@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve
 
+from nnlab import _checks
+
 LossNormalization = Literal["sum", "mean"]
 
 
@@ -24,20 +26,48 @@ def is_traced(*xs) -> bool:
 
 
 def as_float_array(x, name: str) -> jax.Array:
-    """Convert to a floating JAX array (keeping float64 under x64), naming ``x`` in errors."""
+    """Convert to a floating JAX array (keeping float64 under x64), naming ``x`` in errors.
+
+    Concrete (non-traced) values must be finite: NaN or inf is a ``ValueError``.
+    """
     try:
         arr = jnp.asarray(x)
     except TypeError as err:
-        raise TypeError(f"{name} must be array-like, got {type(x).__name__}.") from err
+        raise TypeError(
+            f"{name} must be an array of real numbers, got {type(x).__name__}; convert it with "
+            "jnp.asarray first."
+        ) from err
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating) or not (
+        jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_
+    ):
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {arr.dtype}; take the real part or cast "
+            f"it with {name}.astype(jnp.float32) (or float64)."
+        )
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
+    check_finite(arr, name)
     return arr
+
+
+def check_finite(arr: jax.Array, name: str) -> None:
+    """Raise if a concrete array holds NaN or inf (traced values are not checked)."""
+    if not is_traced(arr) and not bool(np.all(np.isfinite(np.asarray(arr)))):
+        bad = int(np.sum(~np.isfinite(np.asarray(arr))))
+        raise ValueError(
+            f"{name} contains NaN or inf ({bad} of its {arr.size} entries); clean the data first."
+        )
 
 
 def check_square(k, name: str) -> jax.Array:
     k = as_float_array(k, name)
     if k.ndim != 2 or k.shape[0] != k.shape[1]:
         raise ValueError(f"{name} must be a square (n, n) kernel matrix, got shape {k.shape}.")
+    if k.shape[0] == 0:
+        raise ValueError(
+            f"{name} must have at least one training point, got shape {k.shape}; pass a "
+            "non-empty kernel."
+        )
     return k
 
 
@@ -62,15 +92,28 @@ def check_cross(k, m_rows: int | None, n: int, name: str) -> jax.Array:
 
 
 def check_nonnegative(value, name: str) -> None:
-    """Raise if a concrete scalar is negative (traced values are not checked)."""
-    if is_traced(value):
+    """A concrete real scalar ``>= 0``: not NaN, not inf (traced values pass unchecked)."""
+    _checks.real(value, name, minimum=0)
+
+
+def check_times(t, name: str = "t", *, allow_inf: bool = True) -> None:
+    """Concrete times must be ``>= 0`` and not NaN (``inf`` allowed when ``allow_inf``)."""
+    if is_traced(t):
         return
-    if np.any(np.asarray(value) < 0):
-        raise ValueError(f"{name} must be >= 0, got {value}.")
+    arr = np.asarray(t)
+    bad = np.isnan(arr) | ~(arr >= 0) | (False if allow_inf else np.isinf(arr))
+    if np.any(bad):
+        what = ">= 0" if allow_inf else "finite and >= 0"
+        raise ValueError(
+            f"{name} must be {what} (NaN is not a time), got {t}; "
+            f"{np.count_nonzero(bad)} bad entries."
+        )
 
 
 def learning_rate(lr, n: int, loss_normalization: LossNormalization) -> jax.Array:
     """Effective rate in df/dt = -lr_eff Θ (f - y): lr for the sum loss, lr / n for the mean."""
+    if not isinstance(loss_normalization, str):
+        raise ValueError(f"loss_normalization must be 'sum' or 'mean', got {loss_normalization!r}.")
     if loss_normalization == "sum":
         return jnp.asarray(lr)
     if loss_normalization == "mean":
@@ -95,7 +138,7 @@ def _not_pd_message(name: str, k: jax.Array, detail: str) -> str:
 def cholesky(k: jax.Array, name: str) -> jax.Array:
     """Lower Cholesky factor; ValueError outside jit if it fails, NaN inside jit."""
     chol = jnp.linalg.cholesky(k)
-    if not is_traced(chol) and not bool(jnp.all(jnp.isfinite(chol))):
+    if not is_traced(chol) and not bool(np.all(np.isfinite(np.asarray(chol)))):
         raise ValueError(_not_pd_message(name, k, "Cholesky factorisation failed"))
     return chol
 

@@ -14,15 +14,15 @@ and the linear model (Lee et al. 2019, arXiv:1902.06720) stops at first order. B
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from nnlab import taylor
+from nnlab import _checks, taylor
 
 
 def _check_apply(apply_fn):
@@ -112,8 +112,9 @@ def taylor_ensemble_model(apply_fn: Callable, init_fn: Callable, order: int | No
     _check_apply(apply_fn)
     if not callable(init_fn):
         raise TypeError(f"init_fn must be a function init_fn(key) -> params, got {init_fn!r}.")
-    if order is not None and (not isinstance(order, int) or isinstance(order, bool) or order < 0):
-        raise ValueError(f"order must be None (the network) or a non-negative int, got {order!r}.")
+    if order is not None:
+        fix = "order must be None (the network) or a non-negative int, e.g. 1 or 2."
+        order = _checks.integer(order, "order", minimum=0, fix=fix)
 
     def init(key):
         p0 = init_fn(key)
@@ -143,8 +144,15 @@ def ntk_max_eigenvalue(apply_fn: Callable, params: Any, x: jax.Array, *, normali
       >>> float(ntk_max_eigenvalue(f, jnp.zeros((2,)), jnp.eye(2) * 2.0))  # Θ = 4 I, N = 2
       2.0
     """
-    if normalization not in ("mean", "sum"):
+    _check_apply(apply_fn)
+    if not isinstance(normalization, str) or normalization not in ("mean", "sum"):
         raise ValueError(f"normalization must be 'mean' or 'sum', got {normalization!r}.")
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"x must be an array, got {type(x).__name__}; use jnp.asarray first.")
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"x must have a non-empty leading example axis, got shape {x.shape}.")
+    if not _checks.is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+        raise ValueError("x contains NaN or inf; clean the data first.")
     jac = jax.jacrev(lambda p: apply_fn(p, x).reshape(-1))(params)
     rows = jnp.concatenate(
         [j.reshape(j.shape[0], -1) for j in jax.tree_util.tree_leaves(jac)], axis=1
@@ -177,11 +185,7 @@ def ntk_scaled_sgd(ratio, apply_fn: Callable, x: jax.Array) -> optax.GradientTra
       0.5
     """
     _check_apply(apply_fn)
-    if not isinstance(ratio, jax.core.Tracer) and not (
-        isinstance(ratio, (int, float)) and math.isfinite(ratio) and ratio > 0
-    ):
-        if not (hasattr(ratio, "shape") and jnp.shape(ratio) == ()):
-            raise ValueError(f"ratio must be a positive number (η λ0), got {ratio!r}.")
+    _checks.real(ratio, "ratio", positive=True, fix="ratio is η λ0, a positive number.")
 
     def init(params):
         return NTKScaledSGDState(ratio / ntk_max_eigenvalue(apply_fn, params, x))

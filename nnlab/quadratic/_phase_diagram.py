@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnlab import _checks
 from nnlab import train as nt
 
 from ._models import ntk_max_eigenvalue, ntk_scaled_sgd, taylor_ensemble_model
@@ -54,7 +55,10 @@ class PhaseDiagram(NamedTuple):
 
 
 def _check_ratios(ratios):
-    r = np.asarray(ratios, dtype=np.float64)
+    r = np.asarray(ratios)
+    if r.dtype.kind not in "iuf":
+        raise TypeError(f"ratios must be a 1-D array of positive η λ0, got {ratios!r}.")
+    r = r.astype(np.float64)
     if r.ndim != 1 or r.size == 0 or not np.all(np.isfinite(r)) or np.any(r <= 0):
         raise ValueError(f"ratios must be a non-empty 1-D array of positive η λ0, got {ratios!r}.")
     return r
@@ -109,10 +113,9 @@ def uv_phase_diagram(
     if not isinstance(model, UVModel):
         raise TypeError(f"model must be a UVModel, got {type(model).__name__}.")
     ratio = _check_ratios(ratios)
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-        raise ValueError(f"seeds must be a positive int, got {seeds!r}.")
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+    key = _checks.prng_key(key, "key")
+    seeds = _checks.integer(seeds, "seeds")
+    steps = _checks.integer(steps, "steps")
 
     @jax.jit
     def run(keys, c):
@@ -167,6 +170,13 @@ def phase_diagram(
       ``{model: PhaseDiagram}``.
     """
     ratio = _check_ratios(ratios)
+    _checks.function(apply_fn, "apply_fn", "apply_fn(params, x)")
+    _checks.function(init_fn, "init_fn", "init_fn(key) -> params")
+    key = _checks.prng_key(key, "key")
+    seeds = _checks.integer(seeds, "seeds")
+    steps = _checks.integer(steps, "steps")
+    if isinstance(models, str):
+        raise TypeError(f"models must be a sequence of model names, got the string {models!r}.")
     data = nt.Data(*data) if isinstance(data, tuple) and not isinstance(data, nt.Data) else data
     if isinstance(data, dict):
         data = nt.Data(**data)

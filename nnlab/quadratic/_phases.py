@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nnlab import _checks
+
 
 class Phase(enum.IntEnum):
     """Phase of a gradient-descent trajectory; the integer values are the codes returned by
@@ -63,6 +65,20 @@ def catapult_thresholds(lam0) -> CatapultThresholds:
     return CatapultThresholds(2.0 / lam0, 4.0 / lam0)
 
 
+def _real_array(x, name: str) -> jax.Array:
+    try:
+        x = jnp.asarray(x)
+    except TypeError as err:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}.") from err
+    if not (
+        jnp.issubdtype(x.dtype, jnp.integer)
+        or jnp.issubdtype(x.dtype, jnp.floating)
+        or x.dtype == jnp.bool_
+    ):
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}.")
+    return x
+
+
 def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0, floor=1e-4):
     r"""Phase codes (``int``, see :class:`Phase`) of trajectories; jit- and vmap-safe.
 
@@ -90,9 +106,28 @@ def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0, fl
 
     Returns:
       ``int32`` array of shape ``loss.shape[:-1]``.
+
+    Raises:
+      TypeError / ValueError: for non-numeric curves, ``loss`` without a step axis, ``lam``
+        not matching ``loss``, and (concrete values) a NaN or negative ``spike``, a NaN or
+        non-positive ``converged`` or ``floor``. NaN/inf inside the curves is data (a
+        divergence), not an error.
     """
-    loss = jnp.asarray(loss)
-    lam = jnp.asarray(lam)
+    _checks.real(spike, "spike", minimum=0, fix="spike is a relative loss rise, e.g. 0.1.")
+    _checks.real(converged, "converged", positive=True, fix="converged is a ratio, e.g. 1.0.")
+    _checks.real(floor, "floor", positive=True, fix="floor is a relative loss level, e.g. 1e-4.")
+    loss = _real_array(loss, "loss")
+    lam = _real_array(lam, "lam")
+    if loss.ndim < 1 or loss.shape[-1] < 1:
+        raise ValueError(f"loss must have a step axis (last), got shape {loss.shape}.")
+    if lam.ndim == loss.ndim:
+        if lam.shape != loss.shape:
+            raise ValueError(f"lam must have the shape of loss {loss.shape}, got {lam.shape}.")
+    elif lam.shape != loss.shape[:-1]:
+        raise ValueError(
+            f"lam must have the shape of loss {loss.shape} or its final values "
+            f"{loss.shape[:-1]}, got {lam.shape}."
+        )
     lam_final = lam[..., -1] if lam.ndim == loss.ndim else lam
     finite = jnp.all(jnp.isfinite(loss), axis=-1) & jnp.isfinite(lam_final)
     if lam.ndim == loss.ndim:
@@ -107,6 +142,13 @@ def phase_codes(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0, fl
     progress = loss[..., -1] <= converged * l0
     divergent = ~finite | ~progress | (spiked & ~stable_end)
     return jnp.where(divergent, Phase.DIVERGENT, jnp.where(spiked, Phase.CATAPULT, Phase.LAZY))
+
+
+def _host_array(x, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {x!r} (dtype {arr.dtype}).")
+    return arr.astype(np.float64)
 
 
 def classify_phase(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0) -> Phase:
@@ -131,8 +173,8 @@ def classify_phase(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0)
       >>> classify_phase(0.5 ** t, np.ones(50), 1.0)
       <Phase.LAZY: 0>
     """
-    loss_a = np.asarray(loss, dtype=np.float64)
-    lam_a = np.asarray(lam, dtype=np.float64)
+    loss_a = _host_array(loss, "loss")
+    lam_a = _host_array(lam, "lam")
     if loss_a.ndim != 1 or loss_a.size < 2:
         raise ValueError(f"loss must be 1-D with at least 2 steps, got shape {loss_a.shape}.")
     if lam_a.ndim not in (0, 1) or (lam_a.ndim == 1 and lam_a.shape != loss_a.shape):
@@ -140,9 +182,9 @@ def classify_phase(loss, lam, lr, *, spike: float = 0.1, converged: float = 1.0)
             f"lam must be a scalar (final value) or have the shape of loss {loss_a.shape}, got "
             f"shape {lam_a.shape}."
         )
-    if isinstance(lr, bool) or not np.isscalar(lr) or not np.isfinite(lr) or lr <= 0:
+    if isinstance(lr, bool | str | bytes) or not np.isscalar(lr) or not np.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}.")
-    if not spike >= 0:
-        raise ValueError(f"spike must be non-negative, got {spike!r}.")
+    _checks.real(spike, "spike", minimum=0, fix="spike is a relative loss rise, e.g. 0.1.")
+    _checks.real(converged, "converged", positive=True, fix="converged is a ratio, e.g. 1.0.")
     code = phase_codes(loss_a, lam_a, float(lr), spike=spike, converged=converged)
     return Phase(int(code))

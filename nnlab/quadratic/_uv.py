@@ -17,6 +17,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from nnlab import _checks
 
 
 class UVParams(NamedTuple):
@@ -43,8 +46,6 @@ class UVTrajectory(NamedTuple):
 
 def _check_lr(lr):
     if not isinstance(lr, jax.core.Tracer):
-        import numpy as np
-
         a = np.asarray(lr)
         if a.dtype.kind not in "iuf" or not np.all(np.isfinite(a)) or np.any(a <= 0):
             raise ValueError(f"lr must be a positive finite number, got {lr!r}.")
@@ -94,12 +95,15 @@ class UVModel:
     y: float = 0.0
 
     def __post_init__(self):
-        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
+        if isinstance(self.n, bool) or not isinstance(self.n, int | np.integer) or self.n < 1:
             raise ValueError(f"n must be a positive int (the width), got {self.n!r}.")
+        object.__setattr__(self, "n", int(self.n))
         for name in ("x", "y"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
                 raise TypeError(f"{name} must be a real number, got {type(v).__name__}.")
+            _checks.real(v, name, fix="The uv model's input and target are finite scalars.")
+            object.__setattr__(self, name, float(v))
         if self.x == 0:
             raise ValueError("x must be non-zero (with x = 0 the model is constant).")
 
@@ -180,5 +184,5 @@ class UVModel:
 
 
 def _check_steps(steps):
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}.")
