@@ -11,10 +11,28 @@ for ``φ(x) = a sin(b x + c)``,
 
 and ``cos(bx + c) = sin(bx + c + π/2)`` flips the sign of the ``cos(2c)`` terms.
 (Random Fourier features: Rahimi & Recht 2007; as an infinite-network
-activation: Pearce et al. 2019, arXiv:1905.06076.) The first form is the one
-evaluated: both exponents are ``≤ 0`` (``v1 + v2 ∓ 2k`` is the variance of
-``u ∓ v``), so nothing overflows, whereas ``exp(-b²(v1+v2)/2) cosh(b²k)`` is
-``0 · ∞`` for large variances in float32.
+activation: Pearce et al. 2019, arXiv:1905.06076.)
+
+Evaluation (float32-accurate). Write ``D = exp(-b²(v1 + v2 - 2k)/2)`` and
+``S = exp(-b²(v1 + v2 + 2k)/2)`` and use ``cos 2c = 1 - 2 sin²c = 2 cos²c - 1``:
+
+    T = (a²/2) (D - S) + a² sin²c · S,     Ṫ = (a²b²/2) (D - S) + a²b² cos²c · S.
+
+With ``k = ρ s`` read through the clipped correlation ``ρ`` (``s = sqrt(v1 v2)``,
+:func:`~nnlab.layers._elementwise_base.correlation`) the exponents are sums of
+non-negative terms, ``(v1 + v2 ∓ 2k)/2 = g + s (1 ∓ ρ)`` with
+``g = (sqrt v1 - sqrt v2)²/2``, and the difference of exponentials is
+
+    D - S = -D expm1(-2b² s ρ)   (ρ ≥ 0),      D - S = S expm1(2b² s ρ)   (ρ < 0),
+
+both ``|·| ≤ 1`` with no cancellation. The textbook forms cancel: ``D - S``
+computed as a difference loses ``eps / (b² v)`` relative for small variances,
+``exp(-b²(v1+v2)/2) sinh(b²k)`` is ``0 · ∞`` for large ones in float32, and
+``v1 + v2 - 2k`` on the diagonal is the rounding mismatch between ``k`` and the
+variances, which the chaotic phase (slope ``W_std² a² b² (1 + cos(2c) e^{-2b²v})/2``
+of the correlation map at ρ = 1, e.g. 4.5 for ``Sin``, ``W_std = 3``) amplified
+layer after layer: at depth 10 an NNGP diagonal of 4.12 instead of 4.51 in
+float32. With ``ρ`` snapped to 1 there, ``D = 1`` exactly.
 """
 
 from __future__ import annotations
@@ -24,16 +42,27 @@ import math
 import jax.numpy as jnp
 
 from ._base import Array, layer
-from ._elementwise_base import Activation
+from ._elementwise_base import Activation, correlation
 
 
-def sinusoid_kernel(k: Array, v1: Array, v2: Array, a, b, cos2c, need_dot: bool):
-    """``(T, Ṫ)`` of ``a sin(b x + c)`` given ``cos2c = cos(2c)``."""
+def sinusoid_kernel(k: Array, v1: Array, v2: Array, a, b, sin2c, cos2c, need_dot: bool):
+    """``(T, Ṫ)`` of ``a sin(b x + c)`` given ``sin2c = sin²c`` and ``cos2c = cos²c``.
+
+    Cancellation-free form of the module docstring; ``k`` is read through ``correlation``.
+    """
     b2 = b * b
-    diff = jnp.exp(-0.5 * b2 * jnp.maximum(v1 + v2 - 2.0 * k, 0.0))
-    summ = jnp.exp(-0.5 * b2 * (v1 + v2 + 2.0 * k))
-    nngp = 0.5 * a * a * (diff - cos2c * summ)
-    dot = 0.5 * a * a * b2 * (diff + cos2c * summ) if need_dot else None
+    rho, s = correlation(k, v1, v2)
+    gap = 0.5 * (jnp.sqrt(jnp.maximum(v1, 0.0)) - jnp.sqrt(jnp.maximum(v2, 0.0))) ** 2
+    diff = jnp.exp(-b2 * (gap + s * (1.0 - rho)))  # D = E[cos b(u - v)]
+    summ = jnp.exp(-b2 * (gap + s * (1.0 + rho)))  # S = E[cos b(u + v)]
+    # D - S with expm1 of the exponent gap -2b²k; each branch's expm1 argument is <= 0 (no
+    # overflow), and the other branch sees a harmless 0 (finite values and gradients).
+    positive = rho >= 0.0
+    t = 2.0 * b2 * s * jnp.where(positive, rho, 0.0)
+    t_neg = 2.0 * b2 * s * jnp.where(positive, 0.0, rho)
+    d_minus_s = jnp.where(positive, -diff * jnp.expm1(-t), summ * jnp.expm1(t_neg))
+    nngp = a * a * (0.5 * d_minus_s + sin2c * summ)
+    dot = a * a * b2 * (0.5 * d_minus_s + cos2c * summ) if need_dot else None
     return nngp, dot
 
 
@@ -56,7 +85,8 @@ class Sin(Activation):
         return self.a * jnp.sin(self.b * x + self.c)
 
     def kernel_fns(self, k, v1, v2, need_dot):
-        return sinusoid_kernel(k, v1, v2, self.a, self.b, jnp.cos(2.0 * self.c), need_dot)
+        sin2c, cos2c = jnp.sin(self.c) ** 2, jnp.cos(self.c) ** 2
+        return sinusoid_kernel(k, v1, v2, self.a, self.b, sin2c, cos2c, need_dot)
 
 
 @layer
@@ -78,7 +108,9 @@ class Cos(Activation):
         return self.a * jnp.cos(self.b * x + self.c)
 
     def kernel_fns(self, k, v1, v2, need_dot):
-        return sinusoid_kernel(k, v1, v2, self.a, self.b, -jnp.cos(2.0 * self.c), need_dot)
+        # cos(x + c) = sin(x + c + π/2): sin² and cos² of the phase swap.
+        sin2c, cos2c = jnp.cos(self.c) ** 2, jnp.sin(self.c) ** 2
+        return sinusoid_kernel(k, v1, v2, self.a, self.b, sin2c, cos2c, need_dot)
 
 
 @layer
@@ -103,5 +135,9 @@ class Rbf(Activation):
         return math.sqrt(2.0) * jnp.sin(jnp.sqrt(2.0 * self.gamma) * x + math.pi / 4)
 
     def kernel_fns(self, k, v1, v2, need_dot):
-        nngp = jnp.exp(-self.gamma * jnp.maximum(v1 + v2 - 2.0 * k, 0.0))
+        # v1 + v2 - 2k = (sqrt v1 - sqrt v2)² + 2 s (1 - ρ): a sum of non-negative terms, exactly
+        # 0 on the diagonal (ρ snapped to 1), so rounding of k cannot grow with depth.
+        rho, s = correlation(k, v1, v2)
+        gap = (jnp.sqrt(jnp.maximum(v1, 0.0)) - jnp.sqrt(jnp.maximum(v2, 0.0))) ** 2
+        nngp = jnp.exp(-self.gamma * (gap + 2.0 * s * (1.0 - rho)))
         return nngp, (2.0 * self.gamma * nngp if need_dot else None)
