@@ -49,6 +49,12 @@ CORRELATED = {
         nl.Dense(1),
     ),
     "fanout+sum": lambda: nl.serial(nl.Dense(8), nl.Relu(), nl.FanOut(3), nl.FanInSum()),
+    "sin-with-phase": lambda: nl.serial(
+        nl.FanOut(2),
+        nl.parallel(nl.serial(nl.Dense(8), nl.Sin(c=0.3)), nl.serial(nl.Dense(8), nl.Relu())),
+        nl.FanInSum(),
+        nl.Dense(1),
+    ),
     "erf-with-offset": lambda: nl.serial(
         nl.FanOut(2),
         nl.parallel(nl.serial(nl.Dense(8), nl.Erf(c=0.5)), nl.serial(nl.Dense(8), nl.Relu())),
@@ -104,6 +110,15 @@ ALLOWED = {
     "relu+erf": lambda: nl.serial(
         nl.FanOut(2),
         nl.parallel(nl.serial(nl.Dense(8), nl.Relu()), nl.serial(nl.Dense(8), nl.Erf())),
+        nl.FanInSum(),
+    ),
+    "relu+sin+tanh": lambda: nl.serial(
+        nl.FanOut(3),
+        nl.parallel(
+            nl.serial(nl.Dense(8), nl.Relu()),
+            nl.serial(nl.Dense(8), nl.Sin(b=0.7)),
+            nl.serial(nl.Dense(8), nl.Tanh()),
+        ),
         nl.FanInSum(),
     ),
     "three-dense": lambda: nl.serial(

@@ -41,7 +41,7 @@ import math
 
 import jax.numpy as jnp
 
-from ._base import Array, layer
+from ._base import Array, layer, static
 from ._elementwise_base import Activation, correlation
 
 
@@ -70,6 +70,10 @@ def sinusoid_kernel(k: Array, v1: Array, v2: Array, a, b, sin2c, cos2c, need_dot
 class Sin(Activation):
     """``φ(x) = a sin(b x + c)`` with the closed-form kernel of the module docstring.
 
+    ``a`` and ``b`` are pytree leaves; the phase ``c`` is static, because whether ``φ`` is
+    odd (``c = 0``) decides whether ``FanInSum`` can add the kernels of branches ending in
+    it (see ``Kernel.odd_in_branch``).
+
     Example:
       >>> import jax.numpy as jnp
       >>> from nnlab import layers as nl
@@ -79,7 +83,11 @@ class Sin(Activation):
 
     a: float = 1.0
     b: float = 1.0
-    c: float = 0.0
+    c: float = static(default=0.0)
+
+    @property
+    def is_odd(self) -> bool:
+        return self.c == 0.0
 
     def fn(self, x: Array) -> Array:
         return self.a * jnp.sin(self.b * x + self.c)
