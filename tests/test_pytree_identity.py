@@ -106,6 +106,7 @@ def _twin_of(cls):
     return register_dataclass(twin)
 
 
+@pytest.mark.slow
 def test_many_same_field_classes_never_share_a_compiled_program():
     # Plain jax.tree_util.register_dataclass: 37-49 of 300 such classes got another's result.
     classes = []
@@ -121,6 +122,20 @@ def test_many_same_field_classes_never_share_a_compiled_program():
     assert wrong == []
 
 
+def test_same_field_classes_get_their_own_program():
+    # Fast version of the 300-class check: plain register_dataclass collided here too.
+    classes = [
+        layer(type(f"Few{i}", (), {"__annotations__": {"w": float}, "value": i})) for i in range(40)
+    ]
+
+    @jax.jit
+    def f(obj):
+        return obj.w * 0 + type(obj).value
+
+    assert [int(f(cls(1.0))) for cls in classes] == list(range(40))
+    assert len({jax.tree_util.tree_structure(cls(1.0)) for cls in classes}) == 40
+
+
 def test_key_paths_are_attribute_names():
     paths = [
         jax.tree_util.keystr(p)
@@ -129,7 +144,7 @@ def test_key_paths_are_attribute_names():
     assert paths == [".W_std", ".b_std"]
 
 
-@pytest.mark.parametrize("compute", ["jit", "kernel"])
+@pytest.mark.parametrize("compute", [pytest.param("jit", marks=pytest.mark.slow), "kernel"])
 def test_every_activation_kernel_equals_its_fresh_cache_value(x64, compute):
     x = jnp.array([[1.0, 0.3], [-0.4, 0.9], [0.2, -1.1]])
 
