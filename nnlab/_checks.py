@@ -34,6 +34,7 @@ __all__ = [
     "is_traced",
     "prng_key",
     "real",
+    "real_array",
 ]
 
 
@@ -168,6 +169,48 @@ def all_finite(x: Any) -> bool:
         return True
     with jax.ensure_compile_time_eval():
         return bool(jnp.all(jnp.isfinite(x)))
+
+
+def real_array(x: Any, name: str, *, sign: str | None = None) -> jax.Array:
+    """``x`` (an array or array-like) as a floating JAX array of real numbers.
+
+    Integers and bools become the default float dtype (float64 under x64); strings, objects
+    and complex numbers are a ``TypeError``. Concrete values must be finite, and with
+    ``sign='nonnegative'`` (or ``'positive'``) ``>= 0`` (``> 0``); NaN fails every check.
+    Traced values pass with their dtype checked only.
+    """
+    try:
+        arr = jnp.asarray(x)
+    except TypeError as err:
+        raise TypeError(
+            f"{name} must be an array of real numbers, got {type(x).__name__}; convert it with "
+            "jnp.asarray first."
+        ) from err
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating) or not (
+        jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_
+    ):
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {arr.dtype}; take the real part or cast "
+            f"it with {name}.astype(jnp.float32) (or float64)."
+        )
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    if is_traced(arr):
+        return arr
+    host = np.asarray(arr)
+    finite = np.isfinite(host)
+    if not bool(np.all(finite)):
+        bad = int(np.sum(~finite))
+        raise ValueError(
+            f"{name} contains NaN or inf ({bad} of its {host.size} entries); clean the data first."
+        )
+    if sign is not None:
+        choice(sign, "sign", ("nonnegative", "positive"))
+        ok = host > 0 if sign == "positive" else host >= 0
+        if not bool(np.all(ok)):
+            what = "positive" if sign == "positive" else "non-negative"
+            raise ValueError(f"{name} must be {what}, got {x!r}.")
+    return arr
 
 
 def prng_key(key: Any, name: str = "key") -> jax.Array:

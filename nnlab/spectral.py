@@ -33,22 +33,7 @@ __all__ = [
 
 def _float_array(x, name: str) -> jax.Array:
     """A real floating array; concrete values must be finite (NaN/inf is a ValueError)."""
-    try:
-        x = jnp.asarray(x)
-    except TypeError as err:
-        raise TypeError(
-            f"{name} must be an array of real numbers, got {type(x).__name__}; convert it with "
-            "jnp.asarray first."
-        ) from err
-    if jnp.issubdtype(x.dtype, jnp.complexfloating) or not (
-        jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
-    ):
-        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}.")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    if not _checks.is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
-        raise ValueError(f"{name} contains NaN or inf; clean the data first.")
-    return x
+    return _checks.real_array(x, name)
 
 
 def _vector(x, name: str) -> jax.Array:

@@ -12,7 +12,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from nnlab import _checks
 
@@ -37,17 +36,7 @@ class Modes(NamedTuple):
 
 
 def _real(a, name: str) -> jax.Array:
-    try:
-        a = jnp.asarray(a)
-    except TypeError as err:
-        raise TypeError(f"{name} must be an array, got {type(a).__name__}.") from err
-    if jnp.issubdtype(a.dtype, jnp.complexfloating) or not (
-        jnp.issubdtype(a.dtype, jnp.number) or a.dtype == jnp.bool_
-    ):
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}.")
-    if not _checks.is_traced(a) and not bool(np.all(np.isfinite(np.asarray(a)))):
-        raise ValueError(f"{name} contains NaN or inf; clean the data first.")
-    return a
+    return _checks.real_array(a, name)
 
 
 def _check_data(x, y):

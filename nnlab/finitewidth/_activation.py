@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 from nnlab import _checks
 
@@ -32,40 +30,9 @@ def check_positive_int(value, argname: str, minimum: int = 1) -> int:
 def as_float(value, argname: str, *, positive: bool = False) -> jax.Array:
     """A floating JAX array from ``value``; concrete values must be finite and ``>= 0``
     (``> 0`` with ``positive``). NaN fails; traced values are not checked."""
-    try:
-        arr = jnp.asarray(value)
-    except TypeError as err:
-        raise TypeError(
-            f"{argname} must be a number or array, got {type(value).__name__}."
-        ) from err
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        if not (jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_):
-            raise TypeError(f"{argname} must be real, got dtype {arr.dtype}.")
-        arr = arr.astype(jnp.result_type(float))
-    if not isinstance(arr, jax.core.Tracer):
-        host = np.asarray(arr)
-        ok = np.isfinite(host) & ((host > 0) if positive else (host >= 0))
-        if not bool(np.all(ok)):
-            what = "positive" if positive else "non-negative"
-            raise ValueError(
-                f"{argname} must be finite and {what}, got {value!r}; variances, kernels and "
-                "widths cannot be negative or NaN."
-            )
-    return arr
+    return _checks.real_array(value, argname, sign="positive" if positive else "nonnegative")
 
 
 def as_float_signed(value, argname: str) -> jax.Array:
     """A floating JAX array from ``value``, any sign; concrete values must be finite."""
-    try:
-        arr = jnp.asarray(value)
-    except TypeError as err:
-        raise TypeError(
-            f"{argname} must be a number or array, got {type(value).__name__}."
-        ) from err
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        if not (jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_):
-            raise TypeError(f"{argname} must be real, got dtype {arr.dtype}.")
-        arr = arr.astype(jnp.result_type(float))
-    if not isinstance(arr, jax.core.Tracer) and not bool(np.all(np.isfinite(np.asarray(arr)))):
-        raise ValueError(f"{argname} must be finite, got {value!r}.")
-    return arr
+    return _checks.real_array(value, argname)

@@ -63,16 +63,7 @@ def check_psd(c, name: str, *, what: str = "a covariance matrix") -> None:
 
 
 def _checked_cov(c, size: int, argname: str) -> jax.Array:
-    try:
-        c = jnp.asarray(c)
-    except TypeError as err:
-        raise TypeError(f"{argname} must be an array, got {type(c).__name__}.") from err
-    if jnp.issubdtype(c.dtype, jnp.complexfloating) or not (
-        jnp.issubdtype(c.dtype, jnp.number) or c.dtype == jnp.bool_
-    ):
-        raise TypeError(f"{argname} must hold real numbers, got dtype {c.dtype}.")
-    if not jnp.issubdtype(c.dtype, jnp.floating):
-        c = c.astype(jnp.result_type(float))
+    c = _checks.real_array(c, argname)
     if c.ndim < 2 or c.shape[-2:] != (size, size):
         raise ValueError(
             f"{argname} must be a covariance matrix of shape (..., {size}, {size}), "

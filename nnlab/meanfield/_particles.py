@@ -82,19 +82,7 @@ def _check_int(value, argname: str, minimum: int = 1) -> int:
 
 
 def _check_finite(x, argname: str) -> jax.Array:
-    try:
-        x = jnp.asarray(x)
-    except TypeError as err:
-        raise TypeError(f"{argname} must be an array, got {type(x).__name__}.") from err
-    if jnp.issubdtype(x.dtype, jnp.complexfloating) or not (
-        jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
-    ):
-        raise TypeError(f"{argname} must hold real numbers, got dtype {x.dtype}.")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    if not _checks.is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
-        raise ValueError(f"{argname} contains NaN or inf; clean the data first.")
-    return x
+    return _checks.real_array(x, argname)
 
 
 def _check_particles(particles) -> Particles:

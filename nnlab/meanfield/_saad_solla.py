@@ -54,18 +54,7 @@ class OrderParameters(NamedTuple):
 
 
 def _float(x, argname: str = "x"):
-    try:
-        x = jnp.asarray(x)
-    except TypeError as err:
-        raise TypeError(f"{argname} must be an array, got {type(x).__name__}.") from err
-    if jnp.issubdtype(x.dtype, jnp.complexfloating) or not (
-        jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
-    ):
-        raise TypeError(f"{argname} must hold real numbers, got dtype {x.dtype}.")
-    x = x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
-    if not _checks.is_traced(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
-        raise ValueError(f"{argname} contains NaN or inf; pass finite values.")
-    return x
+    return _checks.real_array(x, argname)
 
 
 def _check_order_parameters(q, r, t, names=("q", "r", "t")):

@@ -30,24 +30,7 @@ def as_float_array(x, name: str) -> jax.Array:
 
     Concrete (non-traced) values must be finite: NaN or inf is a ``ValueError``.
     """
-    try:
-        arr = jnp.asarray(x)
-    except TypeError as err:
-        raise TypeError(
-            f"{name} must be an array of real numbers, got {type(x).__name__}; convert it with "
-            "jnp.asarray first."
-        ) from err
-    if jnp.issubdtype(arr.dtype, jnp.complexfloating) or not (
-        jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_
-    ):
-        raise TypeError(
-            f"{name} must hold real numbers, got dtype {arr.dtype}; take the real part or cast "
-            f"it with {name}.astype(jnp.float32) (or float64)."
-        )
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        arr = arr.astype(jnp.result_type(float))
-    check_finite(arr, name)
-    return arr
+    return _checks.real_array(x, name)
 
 
 def check_finite(arr: jax.Array, name: str) -> None:
