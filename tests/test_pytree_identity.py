@@ -85,25 +85,30 @@ def test_kernel_and_record_treedefs_name_their_class():
     assert "Kernel" in str(
         jax.tree_util.tree_structure(nnlab.kernel(nl.Dense(1), jnp.ones((2, 3))))
     )
-    assert any(n == "TrainRecord" for n in [TrainRecord.__name__])
+    rec = TrainRecord(1.0, 1.0, None, None, {}, False, -1)
+    assert jax.tree_util.tree_structure(rec) != jax.tree_util.tree_structure(
+        _twin_of(TrainRecord, ["axes"])(1.0, 1.0, None, None, {}, False, -1)
+    )
     assert jax.tree_util.tree_structure(
         Kernel(1.0, None, 1.0, 1.0)
     ) != jax.tree_util.tree_structure(_twin_of(Kernel)(1.0, None, 1.0, 1.0))
 
 
-def _twin_of(cls):
-    """A class with the same fields as ``cls``, registered the nnlab way."""
-    twin = dataclasses.make_dataclass(
-        "Twin" + cls.__name__,
-        [
-            (f.name, f.type, dataclasses.field(default=f.default, metadata=f.metadata))
-            if f.default is not dataclasses.MISSING
-            else (f.name, f.type)
-            for f in dataclasses.fields(cls)
-        ],
-        frozen=True,
-    )
-    return register_dataclass(twin)
+def _twin_of(cls, meta=None):
+    """A class with the same fields (and defaults) as ``cls``, registered the nnlab way."""
+    fields = []
+    for f in dataclasses.fields(cls):
+        kw = {"metadata": f.metadata}
+        if f.default is not dataclasses.MISSING:
+            kw["default"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            kw["default_factory"] = f.default_factory
+        fields.append((f.name, f.type, dataclasses.field(**kw)))
+    twin = dataclasses.make_dataclass("Twin" + cls.__name__, fields, frozen=True)
+    if meta is None:
+        return register_dataclass(twin)
+    names = [f.name for f in dataclasses.fields(twin)]
+    return register_dataclass(twin, [n for n in names if n not in meta], list(meta))
 
 
 @pytest.mark.slow

@@ -69,8 +69,10 @@ def empirical_nngp(
     _validate.function(apply_fn)
     x1, x2 = check_inputs(x1, x2)
     _checks.choice(features, "features", _FEATURES)
-    out_shape = output_shape(apply_fn, params, x1)
     if features == "output":
+        # f(x1) f(x2) needs no derivative: a function that closes over its parameters
+        # (the Flax NNX idiom) still gives the right outer product.
+        out_shape = _validate.analyze(apply_fn, params, x1, require_use=False)
         out_ndim = len(out_shape) + 1
         trace, diag = check_axes(trace_axes, diagonal_axes, out_ndim)
         f1 = apply_fn(params, x1)
@@ -79,6 +81,7 @@ def empirical_nngp(
         k = jnp.einsum(f"n{s1},m{s2}->nm{res}", f1, f2)
         count = trace_count(out_shape, trace)
         return k if count == 1 else k / count  # traced axes are averaged, not summed
+    output_shape(apply_fn, params, x1)
     plan = _structured.make_plan(apply_fn, params, x1.shape[1:], x1.dtype)
     if not plan.eligible:
         raise ValueError(

@@ -50,7 +50,9 @@ def _forward(net, x1, x2, compute_ntk: bool, diagonal_spatial: bool) -> Kernel:
             "the network ends in several branches; merge them with FanInSum or "
             "FanInConcat before computing its kernel."
         )
-    return k
+    # Per-branch kernels (after a final FanInConcat) are internal to the layer recursion;
+    # the row-chunked and blocked paths merge only the mixed fields.
+    return k.replace(branches=None)
 
 
 # Entries (rows x N2 x spatial pairs) per row chunk on CPU: ~0.5 MB per float32 array, so the
@@ -202,8 +204,13 @@ def kernel(
     if diagonal_spatial is not None and not isinstance(diagonal_spatial, bool | np.bool_):
         raise TypeError(f"diagonal_spatial must be True, False or None, got {diagonal_spatial!r}.")
     if devices is not None:
-        devices = list(devices) if isinstance(devices, Sequence | tuple) else devices
-        if not isinstance(devices, list) or not devices:
+        try:
+            devices = list(devices)
+        except TypeError:
+            raise TypeError(
+                f"devices must be a list of jax devices (or None), got {devices!r}."
+            ) from None
+        if not devices:
             raise ValueError(
                 f"devices must be a non-empty list of jax devices (or None for all local "
                 f"devices), got {devices!r}."

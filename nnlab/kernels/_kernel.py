@@ -72,6 +72,10 @@ class Kernel:
         (pooling, Flatten, LayerNorm), false after ``FanOut`` and other activations.
         Such a branch is uncorrelated with every other branch, in the NNGP and in the
         NTK, which is what lets ``FanInSum`` add kernels. Static.
+      flattened: whether the features come from several spatial positions (after
+        ``Flatten`` of a spatial kernel). Their kernel is the mean over positions of
+        per-position kernels, which only an affine layer can consume: an elementwise
+        nonlinearity would need each position's kernel. Static.
       branches: None when all channels are alike; otherwise a tuple of Kernels,
         one per block of consecutive channels of one kind (after ``FanInConcat``),
         whose ``channels`` are the block sizes and whose channel-weighted mean is
@@ -89,6 +93,7 @@ class Kernel:
     channels: int = dataclasses.field(default=1, metadata={"static": True})
     is_gaussian: bool = dataclasses.field(default=False, metadata={"static": True})
     odd_in_branch: bool = dataclasses.field(default=False, metadata={"static": True})
+    flattened: bool = dataclasses.field(default=False, metadata={"static": True})
     branches: tuple[Kernel, ...] | None = None
 
     def replace(self, **changes: Any) -> Kernel:
@@ -179,6 +184,7 @@ def mix_branches(branches) -> Kernel:
         channels=total,
         is_gaussian=all(b.is_gaussian for b in flat),
         odd_in_branch=all(b.odd_in_branch for b in flat),
+        flattened=any(b.flattened for b in flat),
         branches=tuple(b.replace(branches=None) for b in flat),
     )
 

@@ -90,8 +90,9 @@ def _normalise_and_check_fields(obj: Any) -> None:
             continue
         if isinstance(value, jax.Array | np.ndarray) and np.ndim(value) > 0:
             # A batch of hyperparameters (for jax.vmap over layers): real and finite.
-            if not jnp.issubdtype(value.dtype, jnp.floating | jnp.integer) or isinstance(
-                value.dtype, jnp.complexfloating
+            if not (
+                jnp.issubdtype(value.dtype, jnp.floating)
+                or jnp.issubdtype(value.dtype, jnp.integer)
             ):
                 raise TypeError(f"{name}: {f.name} must be real, got dtype {value.dtype}.")
             if not checks.all_finite(value):
@@ -107,21 +108,22 @@ def _check_shape(name: str, input_shape: Any) -> None:
         for s in input_shape:
             _check_shape(name, s)
         return
-    if not isinstance(input_shape, tuple | jax.ShapeDtypeStruct) and not hasattr(
-        input_shape, "__len__"
-    ):
+    if isinstance(input_shape, jax.ShapeDtypeStruct):
+        input_shape = input_shape.shape
+    if not isinstance(input_shape, tuple) and not hasattr(input_shape, "__len__"):
         raise TypeError(
             f"{name}.init: input_shape must be a tuple of ints such as (N, features), got "
             f"{input_shape!r}."
         )
-    for size in tuple(input_shape):
+    for axis, size in enumerate(tuple(input_shape)):
         if isinstance(size, bool) or not isinstance(size, int | np.integer):
             raise TypeError(
                 f"{name}.init: input_shape must be a tuple of ints, got {tuple(input_shape)!r}."
             )
-        if size < 1:
+        if size < 1 and not (axis == 0 and size == -1):
             raise ValueError(
-                f"{name}.init: input_shape must have positive sizes, got {tuple(input_shape)}."
+                f"{name}.init: input_shape must have positive sizes (or -1 for an unknown "
+                f"batch size in front), got {tuple(input_shape)}."
             )
 
 
@@ -130,6 +132,8 @@ def _checked_init(init):
     def wrapper(self, key, input_shape, *args, **kwargs):
         if not checks.is_traced(key):
             checks.prng_key(key, f"{type(self).__name__}.init: key")
+        if isinstance(input_shape, jax.ShapeDtypeStruct):
+            input_shape = input_shape.shape
         _check_shape(type(self).__name__, input_shape)
         if not isinstance(input_shape, list):
             input_shape = tuple(int(s) for s in input_shape)

@@ -147,6 +147,7 @@ def _add_kernels(ks, channels: int) -> Kernel:
         channels=channels,
         is_gaussian=all(k.is_gaussian for k in ks),
         odd_in_branch=all(k.odd_in_branch for k in ks),
+        flattened=any(k.flattened for k in ks),
         branches=None,
     )
 

@@ -60,6 +60,7 @@ def affine_kernel(
         cov2=cov2,
         is_gaussian=True,
         odd_in_branch=True,
+        flattened=False,
         branches=None,
     )
 

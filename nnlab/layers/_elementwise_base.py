@@ -86,6 +86,13 @@ class Activation:
         ``Σ_i (C_i/C) T(K_i)`` (never ``T(Σ_i (C_i/C) K_i)``).
         """
         k = check_kernel(self.name, k)
+        if k.flattened:
+            raise ValueError(
+                f"{self.name}: the features come from several positions (after Flatten), each "
+                "with its own variance, and their per-position kernels are gone; nnlab cannot "
+                "compute this kernel. Apply the nonlinearity before Flatten, or put a Dense "
+                "right after Flatten."
+            )
         if not k.is_gaussian:
             raise ValueError(
                 f"{self.name}: its kernel needs zero-mean Gaussian inputs, i.e. it must follow "
@@ -119,13 +126,5 @@ def is_zero(value) -> bool:
     """Whether a hyperparameter is concretely zero (traced values: unknown, so False)."""
     try:
         return float(value) == 0.0
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return False
-
-
-def is_equal(a, b) -> bool:
-    """Whether two hyperparameters are concretely equal (traced values: False)."""
-    try:
-        return float(a) == float(b)
     except (TypeError, jax.errors.ConcretizationTypeError):
         return False

@@ -67,6 +67,13 @@ class LayerNorm:
 
     def kernel(self, k: Kernel) -> Kernel:
         k = check_kernel("LayerNorm", k)
+        if k.flattened:
+            raise ValueError(
+                "LayerNorm: the features come from several positions (after Flatten), each "
+                "with its own variance, and their per-position kernels are gone; nnlab cannot "
+                "compute this kernel. Apply the nonlinearity before Flatten, or put a Dense "
+                "right after Flatten."
+            )
         if not k.is_gaussian:
             raise ValueError(
                 "LayerNorm: its kernel needs zero-mean Gaussian inputs (place it right after "

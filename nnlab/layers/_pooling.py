@@ -206,6 +206,12 @@ class Flatten:
     never meet, and the diagonal spatial layout suffices (Novak et al. 2019,
     arXiv:1810.05148). Vectors pass through unchanged.
 
+    Only an affine layer (Dense) may follow a Flatten of several positions: each
+    flattened feature keeps its own position's variance, so a nonlinearity would act
+    on per-position kernels that this mean no longer holds. nnlab raises an error there
+    (put the nonlinearity before Flatten) rather than return ``T(mean K)`` in place of
+    ``mean T(K)``.
+
     Example:
       >>> import jax.numpy as jnp
       >>> from nnlab import layers as nl
@@ -239,5 +245,6 @@ class Flatten:
                 spatial_ndim=0,
                 diagonal_spatial=True,
                 channels=b.channels * size,
+                flattened=b.flattened or size > 1,
             ),
         )

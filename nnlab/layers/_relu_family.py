@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ._base import Array, layer
-from ._elementwise_base import Activation, correlation, is_equal
+from ._elementwise_base import Activation, correlation
 from ._inverse_trig import arccos
 
 
@@ -46,10 +46,6 @@ class ABRelu(Activation):
     a: float = 0.0
     b: float = 1.0
 
-    @property
-    def is_odd(self) -> bool:
-        return is_equal(self.a, self.b)
-
     def fn(self, x: Array) -> Array:
         return self.a * jnp.minimum(x, 0) + self.b * jnp.maximum(x, 0)
 
@@ -74,10 +70,6 @@ class LeakyRelu(Activation):
     """``φ(x) = x`` for x > 0 and ``alpha·x`` otherwise (ABRelu with a=alpha, b=1)."""
 
     alpha: float = 0.01
-
-    @property
-    def is_odd(self) -> bool:
-        return is_equal(self.alpha, 1.0)
 
     def fn(self, x: Array) -> Array:
         return jnp.where(x > 0, x, self.alpha * x)

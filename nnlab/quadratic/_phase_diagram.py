@@ -204,6 +204,7 @@ def phase_diagram(
             hyperparams={"ratio": ratio.astype(np.asarray(x).dtype)},
             observables={"lam": lam_obs},
             divergence_threshold=divergence_threshold,
+            divergence_factor=None,  # the absolute threshold above is this function's rule
         ).to_numpy()
         lam = np.asarray(rec.observables["lam"], np.float64)
         loss = np.asarray(rec.train_loss, np.float64)
