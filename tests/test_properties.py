@@ -50,16 +50,19 @@ SETTINGS = settings(
 def architectures(draw, spatial: bool):
     depth = draw(st.integers(1, 4))
     layers = []
+    size = 4  # spatial size of the inputs; VALID 2x2 filters shrink it by one
     for _ in range(depth):
         w = draw(st.floats(0.3, 2.5))
         b = draw(st.floats(0.0, 1.0))
         width = draw(st.integers(1, 64))
         if spatial:
+            padding = draw(st.sampled_from(["SAME", "VALID"])) if size > 2 else "SAME"
+            size -= padding == "VALID"
             layers.append(
                 nl.Conv(
                     width,
                     (2, 2),
-                    padding=draw(st.sampled_from(["SAME", "VALID"])),
+                    padding=padding,
                     W_std=w,
                     b_std=b,
                 )

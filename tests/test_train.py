@@ -153,6 +153,7 @@ def test_ensemble_equals_sequential_runs_and_divergence_is_a_result(x64, key):
         steps=10,
         log_every=2,
         observables=["weight_distance"],
+        divergence_factor=None,  # the non-finite rule alone (the 1e6 rule: test_train_trust)
     )
     assert rec.axes == ("seed", "lr") and rec.train_loss.shape == (2, 3, 6)
     keys = jax.random.split(key, 2)
@@ -166,6 +167,7 @@ def test_ensemble_equals_sequential_runs_and_divergence_is_a_result(x64, key):
                 steps=10,
                 log_every=2,
                 observables=["weight_distance"],
+                divergence_factor=None,
             )
             # vmap vs a single run: same float64 ops, reduction order may differ (~1e-15)
             np.testing.assert_allclose(rec.train_loss[s, i], seq.train_loss, rtol=1e-10)
