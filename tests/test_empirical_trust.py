@@ -177,10 +177,13 @@ def test_nnx_closure_ignoring_params_raises_eagerly_and_under_jit():
         jax.vmap(lambda p: empirical_ntk(closure, p, x))(
             jax.tree_util.tree_map(lambda a: jnp.stack([a, a]), params)
         )
+    # The output NNGP f(x1) f(x2) takes no derivative: the closure's outer product is right.
+    f = model(x)
+    np.testing.assert_allclose(
+        empirical_nngp(closure, params, x), f @ f.T / f.shape[-1], rtol=1e-5, atol=1e-7
+    )
     with pytest.raises(ValueError, match="apply_fn ignores params"):
-        empirical_nngp(closure, params, x)
-    with pytest.raises(ValueError, match="apply_fn ignores params"):
-        jax.jit(lambda p, a: empirical_nngp(closure, p, a))(params, x)
+        empirical_nngp(closure, params, x, features="last_layer")
     with pytest.raises(ValueError, match="apply_fn ignores params"):
         pseudo_ntk(closure, params, x)
     with pytest.raises(ValueError, match="apply_fn ignores params"):
