@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import jax
 import pytest
+
 
 @pytest.fixture
 def x64():
