@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "all_finite",
+    "boolean",
     "choice",
     "finite_array",
     "function",
@@ -45,6 +46,13 @@ def is_traced(value: Any) -> bool:
 
 def _fix(fix: str) -> str:
     return f" {fix}" if fix else ""
+
+
+def boolean(value: Any, name: str, *, fix: str = "") -> bool:
+    """``value`` as a Python bool; only ``True``/``False`` (and NumPy bools) are accepted."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool (True or False), got {value!r}.{_fix(fix)}")
+    return bool(value)
 
 
 def integer(value: Any, name: str, *, minimum: int | None = 1, fix: str = "") -> int:

@@ -263,7 +263,7 @@ def empirical_ntk(
     _checks.choice(method, "method", _METHODS)
     x1, x2 = check_inputs(x1, x2)
     batch_size = _validate.optional_batch_size(batch_size)
-    batch_independent = _validate.boolean(batch_independent, "batch_independent")
+    batch_independent = _checks.boolean(batch_independent, "batch_independent")
     _validate.float_params(params)
     _validate.nonempty_params(params)
     return _ntk(

@@ -26,7 +26,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.extend import core as jcore
 
 from nnlab import _checks
@@ -55,12 +54,6 @@ _SUBJAXPR_KEYS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 def function(fn: Any, name: str = "apply_fn") -> Any:
     """``fn`` must be callable as ``fn(params, x)``."""
     return _checks.function(fn, name, "fn(params, x)")
-
-
-def boolean(value: Any, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool (True or False), got {value!r}.")
-    return bool(value)
 
 
 def optional_batch_size(batch_size: Any) -> int | None:

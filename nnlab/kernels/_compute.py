@@ -201,8 +201,10 @@ def kernel(
         x1, x2 = x1.astype(dtype), x2.astype(dtype)
     if batch_size is not None:
         batch_size = checks.integer(batch_size, "batch_size", fix="Pass a positive int or None.")
-    if diagonal_spatial is not None and not isinstance(diagonal_spatial, bool | np.bool_):
-        raise TypeError(f"diagonal_spatial must be True, False or None, got {diagonal_spatial!r}.")
+    if diagonal_spatial is not None:
+        diagonal_spatial = checks.boolean(
+            diagonal_spatial, "diagonal_spatial", fix="None chooses automatically."
+        )
     if devices is not None:
         try:
             devices = list(devices)

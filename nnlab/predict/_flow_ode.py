@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnlab import _checks
+from nnlab._checks import is_traced
 
 from ._gradient_descent import TrainTestPrediction
-from ._linalg import as_float_array, check_cross, check_square, is_traced
+from ._linalg import as_float_array, check_cross, check_square
 
 
 def gradient_flow(

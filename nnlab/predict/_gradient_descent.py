@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnlab import _checks
+from nnlab._checks import is_traced
 
 from ._linalg import (
     LossNormalization,
@@ -28,7 +29,6 @@ from ._linalg import (
     check_targets,
     check_times,
     eigh_psd,
-    is_traced,
     learning_rate,
 )
 

@@ -16,13 +16,9 @@ import numpy as np
 from jax.scipy.linalg import cho_solve
 
 from nnlab import _checks
+from nnlab._checks import is_traced
 
 LossNormalization = Literal["sum", "mean"]
-
-
-def is_traced(*xs) -> bool:
-    """True when any argument is a tracer (we are inside ``jit``/``vmap``/``grad``)."""
-    return any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
 def as_float_array(x, name: str) -> jax.Array:

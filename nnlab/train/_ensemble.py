@@ -23,7 +23,6 @@ from ._loop import (
     check_divergence,
     check_loss,
     check_outputs,
-    check_progress,
     check_schedule,
     drive,
     final_fields,
@@ -174,7 +173,7 @@ def train_ensemble(
     log_every = _checks.integer(log_every, "log_every")
     n_logs = check_schedule(steps, log_every)
     check_precision(precision)
-    progress = check_progress(progress)
+    progress = _checks.boolean(progress, "progress")
     check_loss(loss, loss_normalization)
     check_divergence(divergence_threshold, divergence_factor)
     if not (isinstance(seeds, (int, np.integer, jax.Array)) and not isinstance(seeds, bool)):

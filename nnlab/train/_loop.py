@@ -179,12 +179,6 @@ def check_divergence(divergence_threshold, divergence_factor):
     return divergence_threshold, divergence_factor
 
 
-def check_progress(progress) -> bool:
-    if not isinstance(progress, bool | np.bool_):
-        raise TypeError(f"progress must be True or False, got {progress!r}.")
-    return bool(progress)
-
-
 def make_loss(loss, normalization: LossNormalization) -> Callable:
     r"""``loss(f, y) -> scalar``.
 
@@ -527,7 +521,7 @@ def train(
     log_every = _checks.integer(log_every, "log_every")
     n_logs = check_schedule(steps, log_every)
     check_precision(precision)
-    progress = check_progress(progress)
+    progress = _checks.boolean(progress, "progress")
     check_loss(loss, loss_normalization)
     check_divergence(divergence_threshold, divergence_factor)
     if not isinstance(optimizer, optax.GradientTransformation):

@@ -143,8 +143,7 @@ def sweep(
     _checks.function(run_point, "run_point", "run_point(point) -> TrainRecord")
     if not isinstance(axis, str) or not axis:
         raise TypeError(f"axis must be a non-empty str, got {axis!r}.")
-    if not isinstance(overwrite, bool | np.bool_):
-        raise TypeError(f"overwrite must be True or False, got {overwrite!r}.")
+    _checks.boolean(overwrite, "overwrite")
     points = list(points)
     if not points:
         raise ValueError("points must be a non-empty sequence, got an empty one.")
