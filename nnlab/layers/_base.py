@@ -98,7 +98,7 @@ def _normalise_and_check_fields(obj: Any) -> None:
             if not checks.all_finite(value):
                 raise ValueError(f"{name}: {f.name} must be finite, got {value}.")
             continue
-        if isinstance(value, object) and type(value) is object:
+        if type(value) is object:
             continue  # jax's sentinel leaves when it rebuilds a pytree
         checks.real(value, f"{name}: {f.name}")
 
