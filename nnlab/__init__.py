@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "curvature",
+    "data",
     "deeplinear",
     "empirical",
     "evaluate",
@@ -32,11 +33,18 @@ _SUBMODULES = (
     "parameterization",
     "predict",
     "quadratic",
+    "record",
     "spectral",
     "taylor",
     "train",
 )
-_FUNCTIONS = {"kernel": "kernels", "Kernel": "kernels"}
+_FUNCTIONS = {
+    "kernel": "kernels",
+    "Kernel": "kernels",
+    "Record": "record",
+    "save_record": "record",
+    "load_record": "record",
+}
 
 __all__ = ["__version__", *_SUBMODULES, *_FUNCTIONS]
 

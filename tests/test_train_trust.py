@@ -290,7 +290,7 @@ def test_corrupt_point_is_recomputed_with_a_warning_and_tmp_files_removed(tmp_pa
 
     # a failing write leaves no temporary file behind
     def bad(p):
-        return _fake_record(p).replace(observables={"x": object()})
+        return _fake_record(p).replace(observables={"x": np.array([object()] * 3)})
 
     with pytest.raises(ValueError, match=r"[Oo]bject arrays"):
         T.sweep(bad, [3], axis="w", out_dir=tmp_path)

@@ -214,6 +214,48 @@ class Comparison:
 
     # ----------------------------------------------------------------- constructors
     @classmethod
+    def from_records(
+        cls,
+        name: str,
+        theory,
+        simulation,
+        field: str | tuple[str, str],
+        *,
+        seed_axis: str = "seed",
+        **kwargs,
+    ) -> Comparison:
+        """Compare variable ``field`` of two :class:`nnlab.Record` s, lined up by axis name.
+
+        The simulation's axes are the theory's (in any order) plus optionally ``seed_axis``
+        (independent runs, the mean and standard error are taken over it). Along each axis
+        the coordinates must agree, or one side's must all appear among the other's (then
+        the comparison is made on those, e.g. a theory on a fine time grid against logged
+        steps); otherwise a ``ValueError`` says which axis disagrees. ``field`` is one name
+        or ``(theory_field, simulation_field)``. Other keywords (``tolerance``, ``metric``,
+        labels) go to :class:`Comparison`; ``xlabel`` defaults to the first axis name with
+        the time unit, e.g. ``'time [step]'``.
+
+        Example:
+          >>> import numpy as np
+          >>> from nnlab.record import Record
+          >>> t = np.arange(0.0, 5.0)
+          >>> theory = Record({"loss": ("time", np.exp(-t))}, coords={"time": t})
+          >>> sim = Record({"loss": (("seed", "time"), np.exp(-t) * [[1.0], [1.01]])},
+          ...              coords={"time": t})
+          >>> c = Comparison.from_records("decay", theory, sim, "loss", tolerance=0.02)
+          >>> c.axes, bool(c.passed)
+          (('time',), True)
+        """
+        from ._align import align
+
+        tv, sv, axes, coords = align(theory, simulation, field, seed_axis=seed_axis)
+        if "xlabel" not in kwargs and axes and axes[0] == "time":
+            unit = theory.meta.get("time_unit") or simulation.meta.get("time_unit")
+            if unit and unit != "time":
+                kwargs["xlabel"] = f"time [{unit}]"
+        return cls(name, tv, sv, axes, coords=coords, **kwargs)
+
+    @classmethod
     def scalar(
         cls,
         name: str,

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import zipfile
 from typing import Any
 
 import jax
 import numpy as np
 
 from nnlab._pytree import register_dataclass
+from nnlab.record import _io
+from nnlab.record._io import TMP_MARK as TMP_MARK
+from nnlab.record._io import CorruptRecordError as CorruptRecordError
+from nnlab.record._record import TIME, Record
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainRecord:
-    """What a training run logged, as arrays with named leading axes.
+class TrainRecord(Record, pytree=False):
+    """What a training run logged, as arrays with named leading axes: an :class:`nnlab.Record`.
+
+    As a record its variables are ``train_loss``, ``test_loss``, ``probe_outputs`` (dims
+    ``(*axes, 'time', 'probe', 'out0', ...)``), ``obs.<name>`` for each observable,
+    ``diverged`` and ``diverged_step``; the ``'time'`` axis has the coordinates ``step``
+    (``meta['time_unit'] == 'step'``), and ``coords`` gives the member axes' coordinates.
 
     Axis order: the member axes named in ``axes`` (e.g. ``('seed', 'lr')`` for an ensemble,
     ``('width', 'seed', 'lr')`` for a width sweep, ``()`` for a single run), then the logged
@@ -47,6 +54,59 @@ class TrainRecord:
     params: Any = None
     axes: tuple[str, ...] = ()
     coords: dict = dataclasses.field(default_factory=dict)
+
+    # ---- the Record protocol -------------------------------------------------------------
+
+    def _record_variables(self) -> dict:
+        axes = tuple(self.axes)
+        timed = (*axes, TIME)
+        out = {}
+
+        def put(name, value, extra=()):
+            if value is not None:
+                rest = len(np.shape(value)) - len(timed) - len(extra)
+                out[name] = ((*timed, *extra, *(f"{name}_{i}" for i in range(rest))), value)
+
+        put("train_loss", self.train_loss)
+        put("test_loss", self.test_loss)
+        if self.probe_outputs is not None:
+            rest = len(np.shape(self.probe_outputs)) - len(timed) - 1
+            out["probe_outputs"] = (
+                (*timed, "probe", *(f"out{i}" for i in range(rest))),
+                self.probe_outputs,
+            )
+        for name, value in self.observables.items():
+            put(f"obs.{name}", value)
+        out["diverged"] = (axes, self.diverged)
+        out["diverged_step"] = (axes, self.diverged_step)
+        return out
+
+    def _record_coords(self) -> dict:
+        return {**self.coords, TIME: np.asarray(self.step)}
+
+    @property
+    def meta(self) -> dict:
+        return {"time_unit": "step"}
+
+    @classmethod
+    def _from_record(cls, rec: Record) -> TrainRecord:
+        get = lambda n: rec[n] if n in rec else None  # noqa: E731
+        axes = rec.dims_of("diverged")
+        coords = dict(rec.coords)
+        step = coords.pop(TIME)
+        obs = {n[4:]: rec[n] for n in rec.names if n.startswith("obs.")}
+        return cls(
+            step=step,
+            train_loss=rec["train_loss"],
+            test_loss=get("test_loss"),
+            probe_outputs=get("probe_outputs"),
+            observables=obs,
+            diverged=rec["diverged"],
+            diverged_step=rec["diverged_step"],
+            params=None,
+            axes=tuple(axes),
+            coords=coords,
+        )
 
     def to_numpy(self) -> TrainRecord:
         """The same record with host NumPy arrays (for :class:`nnlab.evaluate.Comparison`)."""
@@ -82,61 +142,16 @@ _ARRAY_FIELDS = (
 )
 
 
-class CorruptRecordError(ValueError):
-    """A record file that cannot be read (truncated, not an ``.npz``, fields missing)."""
-
-
 def save_record(
     record: TrainRecord, path: str | os.PathLike, *, fingerprint: str | None = None
 ) -> None:
-    """Write ``record`` (without ``params``) to ``path`` as ``.npz``, atomically.
-
-    The file is written next to its destination as ``{path}.tmp-{pid}.npz``, flushed to disk
-    and renamed into place, so an interrupted write never leaves a partial file where a
-    finished one is expected; if the write fails the temporary file is removed.
-    ``fingerprint`` (a JSON string, see :mod:`nnlab.train._fingerprint`) is stored with it
-    and read back by :func:`read_fingerprint`.
-    """
-    record = record.to_numpy()
-    arrays = {"axes": np.array(record.axes, dtype=str)}
-    for name in _ARRAY_FIELDS:
-        value = getattr(record, name)
-        if value is not None:
-            arrays[name] = value
-    for name, value in record.observables.items():
-        arrays[f"obs.{name}"] = value
-    for name, value in record.coords.items():
-        arrays[f"coord.{name}"] = np.asarray(value)
-    if fingerprint is not None:
-        arrays["fingerprint"] = np.array(fingerprint, dtype=str)
-    path = os.fspath(path)
-    tmp = f"{path}{TMP_MARK}{os.getpid()}.npz"
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, allow_pickle=False, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
-TMP_MARK = ".tmp-"
-
-
-def _read(path) -> dict:
-    """All arrays of the ``.npz`` at ``path``; ``CorruptRecordError`` if it cannot be read."""
-    path = os.fspath(path)
-    with open(path, "rb") as fh:  # own the handle: np.load leaks it on a bad zip
-        try:
-            with np.load(fh, allow_pickle=False) as f:
-                return {name: f[name] for name in f.files}
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-            raise CorruptRecordError(
-                f"{path} is not a readable record file ({type(err).__name__}: {err})."
-            ) from err
+    """Write ``record`` (without ``params``) to ``path``: :func:`nnlab.save_record` with the
+    sweep ``fingerprint`` (a JSON string, see :mod:`nnlab.train._fingerprint`) stored beside
+    it and read back by :func:`read_fingerprint`. Atomic: see :func:`nnlab.save_record`."""
+    if not isinstance(record, TrainRecord):
+        raise TypeError(f"record must be a TrainRecord, got {type(record).__name__}.")
+    extra = {} if fingerprint is None else {"fingerprint": fingerprint}
+    _io.save_record(record, path, extra=extra)
 
 
 def load_record(path: str | os.PathLike) -> TrainRecord:
@@ -144,21 +159,17 @@ def load_record(path: str | os.PathLike) -> TrainRecord:
 
     A truncated or corrupt file raises ``ValueError`` naming the file.
     """
-    f = _read(path)
-    for name in ("axes", "step", "train_loss", "diverged", "diverged_step"):
-        if name not in f:
-            raise CorruptRecordError(f"{os.fspath(path)} has no {name!r} field.")
-    fields = {name: f.get(name) for name in _ARRAY_FIELDS}
-    obs = {k[4:]: v for k, v in f.items() if k.startswith("obs.")}
-    coords = {k[6:]: v for k, v in f.items() if k.startswith("coord.")}
-    axes = tuple(str(a) for a in f["axes"])
-    return TrainRecord(**fields, observables=obs, params=None, axes=axes, coords=coords)
+    rec = _io.load_record(path)
+    if not isinstance(rec, TrainRecord):
+        raise CorruptRecordError(
+            f"{os.fspath(path)} holds a {type(rec).__name__}, not a training record."
+        )
+    return rec
 
 
 def read_fingerprint(path: str | os.PathLike) -> str | None:
     """The fingerprint stored by :func:`save_record`, or ``None`` for a file without one."""
-    f = _read(path)
-    return str(f["fingerprint"][()]) if "fingerprint" in f else None
+    return _io.read_extra(path).get("fingerprint")
 
 
 def stack_records(records, axis: str, coords) -> TrainRecord:
