@@ -2,9 +2,12 @@
 
 An :class:`Experiment` couples a paper's claim with two configurations: a
 ``small`` one that runs on a laptop CPU in under a minute and a ``large`` one
-sized for a GPU. Its ``run`` function takes the chosen configuration (a plain
-dict) and an integer seed and returns whatever the evaluation layer knows how
-to write (a list of ``Comparison`` records, see :mod:`nnlab.evaluate`).
+sized for a GPU. A configuration is a typed frozen dataclass (its fields are the
+experiment's knobs, with units in their docs). The ``run`` function takes the
+chosen configuration and an integer seed, composes library calls that return
+:class:`nnlab.Record` s, and returns what the evaluation layer writes (an
+:class:`~nnlab.evaluate.ExperimentResult` or a list of ``Comparison`` s built with
+:meth:`~nnlab.evaluate.Comparison.from_records`).
 
 Experiments register themselves at import time with :func:`register`; the CLI
 (``nnlab list``, ``nnlab run NAME``, ``nnlab demo``) reads the registry.
@@ -27,23 +30,43 @@ class Experiment:
       name: identifier used on the command line (``nnlab run NAME``).
       reference: the paper whose result is reproduced (authors, year, arXiv id).
       description: one sentence saying what is compared with what.
-      run: ``run(config, seed) -> list[Comparison]``.
-      small: configuration for a CPU run (< 1 minute on 2 cores).
-      large: configuration for a GPU-scale run.
+      run: ``run(config, seed) -> ExperimentResult | list[Comparison]``.
+      small: configuration for a CPU run (< 1 minute on 2 cores): a frozen dataclass
+        (or, for older experiments, a dict).
+      large: configuration for a GPU-scale run, of the same type.
     """
 
     name: str
     reference: str
     description: str
-    run: Callable[[Mapping[str, Any], int], Any]
-    small: Mapping[str, Any]
-    large: Mapping[str, Any]
+    run: Callable[[Any, int], Any]
+    small: Any
+    large: Any
 
-    def config(self, scale: Scale) -> dict[str, Any]:
-        """The configuration for ``scale`` ('small' or 'large') as a fresh dict."""
+    def __post_init__(self):
+        for scale in ("small", "large"):
+            cfg = getattr(self, scale)
+            typed = dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)
+            if not (typed or isinstance(cfg, Mapping)):
+                raise TypeError(
+                    f"experiment {self.name!r}: {scale} must be a frozen config dataclass "
+                    f"instance, got {type(cfg).__name__}."
+                )
+
+    def config(self, scale: Scale) -> Any:
+        """The configuration for ``scale`` ('small' or 'large'): the dataclass (frozen, so
+        shared safely) or a fresh dict."""
         if scale not in ("small", "large"):
             raise ValueError(f"scale must be 'small' or 'large', got {scale!r}.")
-        return dict(self.small if scale == "small" else self.large)
+        cfg = self.small if scale == "small" else self.large
+        return dict(cfg) if isinstance(cfg, Mapping) else cfg
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A configuration as a plain dict (for ``config.json``)."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    return dict(config)
 
 
 _REGISTRY: dict[str, Experiment] = {}

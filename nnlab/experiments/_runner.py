@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from nnlab import _checks
 
-from ._registry import Scale, get
+from ._registry import Scale, config_dict, get
 
 Summary = dict[str, Any]
 
@@ -117,7 +117,9 @@ def run_experiment(
     summary = _summary(name, scale, seed, folder)
 
     config_json = json.dumps(
-        {"name": name, "scale": scale, "seed": seed, "config": config}, indent=2, default=str
+        {"name": name, "scale": scale, "seed": seed, "config": config_dict(config)},
+        indent=2,
+        default=str,
     )
     try:
         folder.mkdir(parents=True, exist_ok=True)
