@@ -316,6 +316,9 @@ class QuadratureActivation(Activation):
 
     degree: int
 
+    def __post_init__(self):
+        _check_degree(type(self).__name__, self.degree)
+
     def fn_prime(self, x: Array) -> Array:
         return derivative(self.fn)(x)
 
@@ -388,9 +391,6 @@ class Tanh(QuadratureActivation):
 
     degree: int = static(default=DEFAULT_DEGREE)
 
-    def __post_init__(self):
-        _check_degree("Tanh", self.degree)
-
     @property
     def is_odd(self) -> bool:
         return True
@@ -415,9 +415,6 @@ class Sigmoid(QuadratureActivation):
 
     degree: int = static(default=DEFAULT_DEGREE)
 
-    def __post_init__(self):
-        _check_degree("Sigmoid", self.degree)
-
     def fn(self, x: Array) -> Array:
         return jax.nn.sigmoid(x)
 
@@ -438,9 +435,6 @@ class Softplus(QuadratureActivation):
     """
 
     degree: int = static(default=DEFAULT_DEGREE)
-
-    def __post_init__(self):
-        _check_degree("Softplus", self.degree)
 
     def fn(self, x: Array) -> Array:
         return jax.nn.softplus(x)
@@ -463,9 +457,6 @@ class Swish(QuadratureActivation):
     """
 
     degree: int = static(default=DEFAULT_DEGREE)
-
-    def __post_init__(self):
-        _check_degree("Swish", self.degree)
 
     def fn(self, x: Array) -> Array:
         return jax.nn.silu(x)
