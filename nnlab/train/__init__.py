@@ -2,7 +2,8 @@
 
 See ``docs/train.md``. Loss normalisation: ``loss='mse'`` with the default
 ``loss_normalization='mean'`` is ``L = ½ (1/n) Σ_i ‖f(x_i) − y_i‖²``, which matches
-:mod:`nnlab.predict` with ``loss_normalization='mean'``.
+:mod:`nnlab.predict` with ``loss_normalization='mean'``. Online learning on fresh samples:
+pass ``data=Stream(sample)``.
 """
 
 from ._ensemble import train_ensemble as train_ensemble
@@ -18,12 +19,14 @@ from ._record import TrainRecord as TrainRecord
 from ._record import load_record as load_record
 from ._record import save_record as save_record
 from ._record import stack_records as stack_records
+from ._stream import Stream as Stream
 from ._sweep import sweep as sweep
 from ._sweep import width_sweep as width_sweep
 
 __all__ = [
     "Data",
     "Observable",
+    "Stream",
     "TrainRecord",
     "load_record",
     "make_loss",

@@ -24,6 +24,8 @@ from ._loop import (
     check_loss,
     check_outputs,
     check_schedule,
+    check_stream,
+    check_stream_outputs,
     drive,
     final_fields,
     make_program,
@@ -31,6 +33,7 @@ from ._loop import (
 )
 from ._precision import Precision, check_precision, matmul_precision
 from ._record import TrainRecord
+from ._stream import Stream
 
 
 def _member_keys(seeds, key):
@@ -129,17 +132,21 @@ def train_ensemble(
 
     Member ``(s, i, j, ...)`` starts from ``init_fn(k_s)`` with ``k_s`` the ``s``-th seed key
     and trains with ``optimizer(**{name: hyperparams[name][i], ...})``; its minibatch key is
-    ``jax.random.fold_in(k_s, 1)``. All members run in one ``jit(vmap(scan))``, so each member
-    equals a separate :func:`train` run from the same start up to float rounding (Python
-    loops and vmap may order a reduction differently). Members are laid along one flat
-    axis that is sharded over ``devices`` with a ``Mesh``/``NamedSharding`` (padded to a
-    multiple of the device count); after ``jax.distributed.initialize()`` the default
-    ``jax.devices()`` spans every host and each process supplies its own shards.
+    ``jax.random.fold_in(k_s, 1)``, which is also the key of its stream when ``data`` is a
+    :class:`Stream` (so seeds draw independent streams and evaluation batches, and member
+    ``s`` equals ``train(..., data, key=fold_in(k_s, 1))``). All members run in one
+    ``jit(vmap(scan))``, so each member equals a separate :func:`train` run from the same
+    start up to float rounding (Python loops and vmap may order a reduction differently).
+    Members are laid along one flat axis that is sharded over ``devices`` with a
+    ``Mesh``/``NamedSharding`` (padded to a multiple of the device count); after
+    ``jax.distributed.initialize()`` the default ``jax.devices()`` spans every host and each
+    process supplies its own shards.
 
     Args:
       apply_fn: ``apply_fn(params, x)``.
       init_fn: ``init_fn(key) -> params``, e.g. ``lambda k: net.init(k, x.shape)[1]``.
-      data: :class:`Data` shared by all members.
+      data: :class:`Data` shared by all members, or a :class:`Stream` (online learning;
+        ``batch_size`` must be ``None``).
       optimizer: ``optimizer(**hp) -> GradientTransformation`` (hyperparameter values arrive
         as traced scalars, e.g. ``lambda lr: optax.sgd(lr)``), or a transformation when
         ``hyperparams`` is empty.
@@ -168,7 +175,9 @@ def train_ensemble(
     """
     _checks.function(apply_fn, "apply_fn", "apply_fn(params, x) -> (N, *out)")
     _checks.function(init_fn, "init_fn", "init_fn(key) -> params")
-    data = check_data(data)
+    online = isinstance(data, Stream)
+    if not online:
+        data = check_data(data)
     steps = _checks.integer(steps, "steps", fix="It is the number of optimizer updates.")
     log_every = _checks.integer(log_every, "log_every")
     n_logs = check_schedule(steps, log_every)
@@ -198,8 +207,20 @@ def train_ensemble(
             f"optimizer must be a GradientTransformation or a function of the hyperparameters, "
             f"got {type(optimizer).__name__}."
         )
-    batch_size, _ = check_batching(batch_size, jax.random.key(0), data)
-    check_outputs(jax.eval_shape(lambda k: apply_fn(init_fn(k), data.x_train), keys[0]), data, loss)
+    plan = None
+    if online:
+        plan, data = check_stream(data, keys[0], batch_size, needs_key=False)
+        check_stream_outputs(
+            lambda x: jax.eval_shape(lambda k, x: apply_fn(init_fn(k), x), keys[0], x),
+            plan,
+            data,
+            loss,
+        )
+    else:
+        batch_size, _ = check_batching(batch_size, jax.random.key(0), data)
+        check_outputs(
+            jax.eval_shape(lambda k: apply_fn(init_fn(k), data.x_train), keys[0]), data, loss
+        )
 
     shape = (keys.shape[0], *(v.size for v in grid.values()))
     idx = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
@@ -233,6 +254,7 @@ def train_ensemble(
         batch_size=batch_size,
         divergence_threshold=divergence_threshold,
         divergence_factor=divergence_factor,
+        stream=plan,
     )
 
     def constrain(tree):

@@ -17,6 +17,7 @@ from ._fingerprint import find_nan
 from ._observables import resolve_observables
 from ._precision import Precision, check_precision, matmul_precision
 from ._record import TrainRecord
+from ._stream import Stream, StreamPlan, eval_batch, plan_stream, step_batch, stream_keys
 
 LossName = Literal["mse", "xent"]
 LossNormalization = Literal["mean", "sum"]
@@ -61,7 +62,7 @@ def check_data(data) -> Data:
     elif isinstance(data, tuple) and not isinstance(data, Data):
         data = Data(*data)
     if not isinstance(data, Data):
-        raise TypeError(f"data must be a Data, tuple or dict, got {type(data).__name__}.")
+        raise TypeError(f"data must be a Data, Stream, tuple or dict, got {type(data).__name__}.")
     for name in ("x_train", "y_train"):
         _check_array(name, getattr(data, name))
     if data.x_train.shape[0] != data.y_train.shape[0]:
@@ -69,6 +70,12 @@ def check_data(data) -> Data:
             f"data.x_train and data.y_train must have the same number of examples, got "
             f"{data.x_train.shape[0]} and {data.y_train.shape[0]}."
         )
+    _check_fixed(data)
+    return data
+
+
+def _check_fixed(data) -> None:
+    """The test and probe fields of ``data`` (a Data or a Stream)."""
     if (data.x_test is None) != (data.y_test is None):
         raise ValueError("data.x_test and data.y_test must be given together or not at all.")
     if data.x_test is not None:
@@ -81,7 +88,33 @@ def check_data(data) -> Data:
             )
     if data.x_probe is not None:
         _check_array("x_probe", data.x_probe)
-    return data
+
+
+def check_stream(stream: Stream, key, batch_size, *, needs_key: bool = True):
+    """``(plan, fixed)``: the checked :class:`Stream` and its fixed fields as a :class:`Data`
+    with ``x_train = y_train = None`` (filled in with the evaluation batch by the program)."""
+    _check_fixed(stream)
+    plan = plan_stream(stream, key, batch_size, needs_key=needs_key)
+    return plan, Data(None, None, stream.x_test, stream.y_test, stream.x_probe)
+
+
+def check_source(data):
+    """``data`` checked without running anything: a :class:`Data` or a :class:`Stream`."""
+    if isinstance(data, Stream):
+        check_stream(data, None, None, needs_key=False)
+        return data
+    return check_data(data)
+
+
+def check_stream_outputs(out_fn, plan: StreamPlan, fixed: Data, loss) -> None:
+    """Check ``out_fn(x)`` (an ``eval_shape`` of ``apply_fn``) on a batch and on the
+    evaluation batch of ``plan`` against the sampled targets and the fixed test set."""
+    names = {"x_name": "x from data.sample(key)", "y_name": "data.sample(key)[1]"}
+    batches = [(plan.x, plan.y)]
+    if plan.n_eval != plan.batch_size:
+        batches.append(plan.eval_shapes())
+    for x, y in batches:
+        check_outputs(out_fn(x), fixed._replace(x_train=x, y_train=y), loss, **names)
 
 
 LOSSES = ("mse", "xent")
@@ -123,6 +156,8 @@ def check_labels(f_shape, y, loss, name: str) -> None:
     """Concrete integer labels for ``'xent'`` must lie in ``[0, K)`` (else one_hot is 0)."""
     if loss != "xent" or not jnp.issubdtype(y.dtype, jnp.integer) or _checks.is_traced(y):
         return
+    if isinstance(y, jax.ShapeDtypeStruct):  # a stream's targets: drawn inside the loop
+        return
     k = f_shape[-1]
     lo, hi = int(jnp.min(y)), int(jnp.max(y))
     if lo < 0 or hi >= k:
@@ -132,7 +167,9 @@ def check_labels(f_shape, y, loss, name: str) -> None:
         )
 
 
-def check_outputs(out, data: Data, loss) -> None:
+def check_outputs(
+    out, data: Data, loss, *, x_name: str = "data.x_train", y_name: str = "data.y_train"
+) -> None:
     """Check ``apply_fn``'s output structure ``out`` (from ``jax.eval_shape``) against data."""
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise TypeError(
@@ -142,11 +179,11 @@ def check_outputs(out, data: Data, loss) -> None:
     n = data.x_train.shape[0]
     if len(out.shape) < 1 or out.shape[0] != n:
         raise ValueError(
-            f"apply_fn(params, data.x_train) must return shape (N, *out) with N = {n} examples, "
+            f"apply_fn(params, {x_name}) must return shape (N, *out) with N = {n} examples, "
             f"got {out.shape}."
         )
-    check_targets(out.shape, data.y_train, loss, "data.y_train")
-    check_labels(out.shape, data.y_train, loss, "data.y_train")
+    check_targets(out.shape, data.y_train, loss, y_name)
+    check_labels(out.shape, data.y_train, loss, y_name)
     if data.y_test is not None:
         f_test = (data.y_test.shape[0], *out.shape[1:])
         check_targets(f_test, data.y_test, loss, "data.y_test")
@@ -249,6 +286,7 @@ class State(NamedTuple):
     key: jax.Array
     obs_state: Any
     loss0: jax.Array  # training loss at θ_0 (the reference of the relative divergence rule)
+    eval_data: Any = None  # a Stream's evaluation batch (x, y); None in Data mode
 
 
 def _tree_finite(tree):
@@ -280,10 +318,16 @@ def make_program(
     batch_size,
     divergence_threshold,
     divergence_factor=DIVERGENCE_FACTOR,
+    stream: StreamPlan | None = None,
 ) -> Program:
     """The divergence rule: a step ``k`` diverges when ``L(θ_k)`` or ``θ_{k+1}`` is
     non-finite, or ``L(θ_k) > divergence_threshold`` (absolute, if given), or
-    ``L(θ_k) > divergence_factor · L(θ_0)`` (if given and ``L(θ_0) > 0``)."""
+    ``L(θ_k) > divergence_factor · L(θ_0)`` (if given and ``L(θ_0) > 0``).
+
+    With a ``stream`` the ``data`` handed to ``start``/``advance`` holds only the fixed test
+    and probe fields; ``start`` splits ``key`` into ``(eval_key, step_key)``, draws the
+    evaluation batch (kept in the state and used as ``x_train``/``y_train`` by the logs and
+    observables) and step ``k`` trains on ``sample(fold_in(step_key, k))``."""
     base_loss = make_loss(loss, loss_normalization)
     divergence_threshold, divergence_factor = check_divergence(
         divergence_threshold, divergence_factor
@@ -300,7 +344,14 @@ def make_program(
             return jnp.asarray(jnp.inf, loss0.dtype)
         return jnp.where(loss0 > 0, divergence_factor * loss0, jnp.inf)
 
+    def view(state, data):
+        """The data the logs and observables see (a stream's evaluation batch as x_train)."""
+        if state.eval_data is None:
+            return data
+        return data._replace(x_train=state.eval_data[0], y_train=state.eval_data[1])
+
     def log(state, data):
+        data = view(state, data)
         p = state.params
         out = {"train_loss": loss_fn(apply_fn(p, data.x_train), data.y_train, "data.y_train")}
         if data.x_test is not None:
@@ -315,7 +366,10 @@ def make_program(
 
     def update(state, opt, data):
         p = state.params
-        x, y = data.x_train, data.y_train
+        if stream is not None:
+            x, y = step_batch(stream, state.key, state.step)
+        else:
+            x, y = data.x_train, data.y_train
         if batch_size is not None:
             k = jax.random.fold_in(state.key, state.step)
             idx = jax.random.permutation(k, x.shape[0])[:batch_size]
@@ -343,10 +397,16 @@ def make_program(
             key=state.key,
             obs_state=state.obs_state,
             loss0=state.loss0,
+            eval_data=state.eval_data,
         )
 
     def start(params0, hp, key, data):
         opt = make_optimizer(hp)
+        eval_data = None
+        if stream is not None:
+            eval_key, key = stream_keys(key)
+            eval_data = eval_batch(stream, eval_key)
+            data = data._replace(x_train=eval_data[0], y_train=eval_data[1])
         loss0 = loss_fn(apply_fn(params0, data.x_train), data.y_train, "data.y_train")
         state = State(
             params=params0,
@@ -357,6 +417,7 @@ def make_program(
             key=key,
             obs_state={name: o.init(apply_fn, params0, data) for name, o in obs.items()},
             loss0=jnp.asarray(loss0),
+            eval_data=eval_data,
         )
         return state, log(state, data)
 
@@ -467,6 +528,15 @@ def train(
     :func:`nnlab.predict.gradient_descent_mse` with ``loss_normalization='mean'`` for a
     linearised network (Lee et al. 2019, arXiv:1902.06720).
 
+    Online learning: with ``data=Stream(sample, ...)`` (``key`` required, ``batch_size``
+    ``None``) step ``k`` trains on the fresh batch ``sample(fold_in(step_key, k))`` (online
+    SGD, Saad & Solla, Phys. Rev. Lett. 74, 4337 (1995)), where
+    ``eval_key, step_key = jax.random.split(key)``. ``train_loss`` is then the loss on a
+    fixed evaluation batch of ``n_eval`` examples drawn once from ``eval_key`` (an unbiased
+    estimate of the population loss, the same batch at every log), ``L(θ_0)`` of the
+    divergence rule is its loss at the start, and observables see it as
+    ``data.x_train``/``data.y_train``. See :class:`Stream`.
+
     Divergence is a result. Step ``k`` (the update from ``θ_k``) diverges when
 
     * ``L(θ_k)`` or the updated parameters ``θ_{k+1}`` are non-finite (always), or
@@ -485,7 +555,8 @@ def train(
       apply_fn: ``apply_fn(params, x) -> (N, *out)``; nnlab ``net.apply``, a Flax
         ``module.apply`` (then ``params0`` is its variables dict) or any JAX function.
       params0: initial parameter pytree.
-      data: :class:`Data` (or a tuple/dict of its fields).
+      data: :class:`Data` (or a tuple/dict of its fields), or a :class:`Stream` for
+        online learning.
       optimizer: an ``optax.GradientTransformation`` (e.g. ``optax.sgd(0.1)``).
       steps: number of updates; log_every: log interval (must divide ``steps``).
       loss: ``'mse'``, ``'xent'`` or ``loss(f, y) -> scalar``; loss_normalization: ``'mean'``
@@ -493,7 +564,9 @@ def train(
       observables: built-in names (``'ntk_top_eigenvalue'``, ``'ntk_relative_change'``,
         ``'weight_distance'``) or a dict name -> :class:`Observable` / callable
         ``fn(apply_fn, params, params0, data)``.
-      batch_size: minibatch size (needs ``key``); ``None`` for full-batch GD.
+      batch_size: minibatch size (needs ``key``); ``None`` for full-batch GD (and with a
+        :class:`Stream`, whose ``sample`` sets the batch).
+      key: PRNG key of the minibatches, or of a :class:`Stream`'s batches (required then).
       divergence_threshold: an absolute loss level above which a step diverges (``> 0``,
         ``inf`` or ``None`` for none).
       divergence_factor: a step whose loss exceeds this multiple of the initial loss
@@ -516,7 +589,9 @@ def train(
       (3,)
     """
     _checks.function(apply_fn, "apply_fn", "apply_fn(params, x) -> (N, *out)")
-    data = check_data(data)
+    online = isinstance(data, Stream)
+    if not online:
+        data = check_data(data)
     steps = _checks.integer(steps, "steps", fix="It is the number of optimizer updates.")
     log_every = _checks.integer(log_every, "log_every")
     n_logs = check_schedule(steps, log_every)
@@ -529,8 +604,13 @@ def train(
             f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}."
         )
     find_nan(optimizer, "optimizer")
-    batch_size, key = check_batching(batch_size, key, data)
-    check_outputs(jax.eval_shape(apply_fn, params0, data.x_train), data, loss)
+    plan = None
+    if online:
+        plan, data = check_stream(data, key, batch_size)
+        check_stream_outputs(lambda x: jax.eval_shape(apply_fn, params0, x), plan, data, loss)
+    else:
+        batch_size, key = check_batching(batch_size, key, data)
+        check_outputs(jax.eval_shape(apply_fn, params0, data.x_train), data, loss)
     program = make_program(
         apply_fn,
         lambda hp: optimizer,
@@ -541,6 +621,7 @@ def train(
         batch_size=batch_size,
         divergence_threshold=divergence_threshold,
         divergence_factor=divergence_factor,
+        stream=plan,
     )
     with matmul_precision(precision):
         state, logs = drive(

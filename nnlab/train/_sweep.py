@@ -22,7 +22,7 @@ from nnlab import _checks
 
 from . import _fingerprint as fp
 from ._ensemble import _grid, _member_keys, train_ensemble
-from ._loop import DIVERGENCE_FACTOR, check_data
+from ._loop import DIVERGENCE_FACTOR, check_source
 from ._record import (
     TMP_MARK,
     CorruptRecordError,
@@ -32,6 +32,7 @@ from ._record import (
     save_record,
     stack_records,
 )
+from ._stream import Stream, plan_stream
 
 FINGERPRINT_VERSION = 1
 
@@ -194,6 +195,18 @@ _NOT_FINGERPRINTED = ("progress", "devices")
 
 
 def _data_component(data) -> dict:
+    """The data's fingerprint: every array field by shape and sha256 of its bytes.
+
+    A :class:`Stream` cannot be hashed by value (its batches are drawn inside the loop), so
+    its ``sample`` is described as any function is (see :mod:`nnlab.train._fingerprint`:
+    module and qualified name, closure contents, and, outside the libraries, bytecode and
+    the globals it names), together with one batch's shapes and dtypes (from
+    ``jax.eval_shape``), ``n_eval`` and the fixed test/probe arrays by hash. A change that
+    none of these sees is not detected: an edited library function ``sample`` calls, a
+    value it reads from a library's globals or from a C object's state.
+    """
+    if isinstance(data, Stream):
+        return _stream_component(data)
     parts, summary = {}, []
     for name in data._fields:
         a = getattr(data, name)
@@ -201,6 +214,29 @@ def _data_component(data) -> dict:
             parts[name] = fp.array_digest(a)
             summary.append(f"{name}{tuple(a.shape)}")
     return fp.component(parts, summary="data " + ", ".join(summary) + " (hashed)")
+
+
+def _stream_component(stream: Stream) -> dict:
+    plan = plan_stream(stream, None, None, needs_key=False)
+    parts = {"sample": fp.describe(stream.sample), "n_eval": plan.n_eval}
+    summary = [f"sample={getattr(stream.sample, '__qualname__', type(stream.sample).__name__)}"]
+    for name, a in (("x", plan.x), ("y", plan.y)):
+        parts[name] = fp.describe(a)
+        summary.append(f"{name}{tuple(a.shape)}")
+    summary.append(f"n_eval={plan.n_eval}")
+    for name in ("x_test", "y_test", "x_probe"):
+        a = getattr(stream, name)
+        if a is not None:
+            parts[name] = fp.array_digest(a)
+            summary.append(f"{name}{tuple(a.shape)}")
+    return fp.component(parts, summary="stream " + ", ".join(summary) + " (by code and shapes)")
+
+
+def _example_inputs(data, key):
+    """Inputs of the shape the network sees: ``x_train``, or one batch of a Stream."""
+    if isinstance(data, Stream):
+        return jax.eval_shape(data.sample, key)[0]
+    return data.x_train
 
 
 def _ensemble_fingerprint(make_model, width, data, kwargs) -> dict:
@@ -224,7 +260,8 @@ def _ensemble_fingerprint(make_model, width, data, kwargs) -> dict:
     _checks.function(apply_fn, "apply_fn", "(from make_model)")
     _checks.function(init_fn, "init_fn", "(from make_model)")
     params = jax.eval_shape(init_fn, keys[0])
-    out = jax.eval_shape(lambda k: apply_fn(init_fn(k), data.x_train), keys[0])
+    x = _example_inputs(data, keys[0])
+    out = jax.eval_shape(lambda k, x: apply_fn(init_fn(k), x), keys[0], x)
     shapes = [(tuple(a.shape), str(a.dtype)) for a in jax.tree_util.tree_leaves(params)]
     network = {
         "treedef": str(jax.tree_util.tree_structure(params)),
@@ -279,7 +316,8 @@ def width_sweep(
     Args:
       make_model: ``width -> (apply_fn, init_fn)``.
       widths: positive ints.
-      data: shared :class:`Data`.
+      data: shared :class:`Data`, or a :class:`Stream` (fingerprinted by its ``sample``
+        function's code and closure and one batch's shapes; see ``docs/train.md``).
       out_dir: persist and resume as in :func:`sweep`.
       overwrite: recompute every width and replace its file.
       **ensemble_kwargs: passed to :func:`train_ensemble` (``optimizer``, ``seeds``, ``key``,
@@ -295,7 +333,7 @@ def width_sweep(
         checked.append(
             _checks.integer(w, "widths", fix=f"widths must be positive ints, got {widths!r}.")
         )
-    data = check_data(data)
+    data = check_source(data)
     if isinstance(ensemble_kwargs.get("hyperparams"), Mapping):
         _grid(ensemble_kwargs["hyperparams"])  # fail before any model is built
 
