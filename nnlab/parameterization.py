@@ -1,4 +1,4 @@
-r"""Width parameterizations of MLPs (standard, NTK, muP, mean-field) as abc exponents.
+r"""Width parameterizations (standard, NTK, muP, mean-field) as abc exponents.
 
 Yang & Hu 2021 ("Tensor Programs IV: Feature Learning in Infinite-Width Neural Networks",
 arXiv:2011.14522) write every layer's weights as ``W = n^{-a} w`` with trainable
@@ -21,27 +21,39 @@ for one hidden layer it is the mean-field scaling of Mei, Montanari & Nguyen 201
 mean-field learn features (hidden-activation updates Θ(1) in width); NTK and standard
 parameterizations do not (updates ``O(1/sqrt(n))``; standard at ``c = 0`` is unstable).
 
-Constant factors: ``W_std`` (and ``1/sqrt(d)`` for the input layer, ``d`` the input
-dimension) scale the initial values in 'standard', the multiplier in 'ntk' (so both coincide
-with :class:`nnlab.layers.Dense`), and in muP the initial values where ``a = 0`` and the
-multiplier elsewhere; mean-field places them as muP does, so the two train identically.
-Biases are
-``b_std · n^{-a} β`` with ``β ~ N(0, n^{-2b})``.
+The table is data (:data:`ABC_TABLE`) that :class:`nnlab.layers.Dense` and
+:class:`nnlab.layers.Conv` read: each takes ``parameterization`` and ``role`` ('input',
+'hidden', 'output'), so one network definition covers all four (see ``Dense`` for where
+the constants ``W_std`` and ``1/sqrt(fan_in)`` sit). :func:`mlp` builds such a network;
+:func:`nnlab.layers.lr_multipliers` gives its per-parameter rates ``n^{-c}``::
+
+    net = mlp(width=256, parameterization="mup")
+    _, params = net.init(key, x.shape)
+    tx = optax.chain(optax.sgd(lr), scale_learning_rates(lr_multipliers(net, params)))
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nnlab import _checks as checks
 from nnlab import layers as nl
-from nnlab.layers._base import check_rank, layer, static
+from nnlab.layers._abc import (
+    ABC,
+    ABC_TABLE,
+    PARAMETERIZATIONS,
+    ROLES,
+    Parameterization,
+    abc,
+    check_parameterization,
+    lr_multipliers,
+)
 
 __all__ = [
     "ABC",
@@ -55,203 +67,116 @@ __all__ = [
     "abc",
     "check_parameterization",
     "coord_check",
+    "hidden_features",
+    "lr_multipliers",
+    "mlp",
     "scale_learning_rates",
 ]
 
-Parameterization = Literal["standard", "ntk", "mup", "meanfield"]
-PARAMETERIZATIONS = ("standard", "ntk", "mup", "meanfield")
 Activation = Literal["relu", "tanh", "erf", "identity"]
-_ACTIVATIONS = {
-    "relu": (jax.nn.relu, nl.Relu),
-    "tanh": (jnp.tanh, nl.Tanh),
-    "erf": (jax.scipy.special.erf, nl.Erf),
-    "identity": (lambda z: z, None),
-}
-ROLES = ("input", "hidden", "output", "hidden_bias", "output_bias")
+_ACTIVATIONS = {"relu": nl.Relu, "tanh": nl.Tanh, "erf": nl.Erf, "identity": None}
 
 
-class ABC(NamedTuple):
-    """Exponents of one parameter: ``W = n^{-a} w``, ``w ~ N(0, n^{-2b})``, rate ``η n^{-c}``."""
-
-    a: float
-    b: float
-    c: float
-
-
-_H = 0.5
-ABC_TABLE: dict[str, dict[str, ABC]] = {
-    "standard": dict(
-        zip(ROLES, (ABC(0, 0, 0), ABC(0, _H, 0), ABC(0, _H, 0), ABC(0, 0, 0), ABC(0, 0, 0)))
-    ),
-    "ntk": dict(
-        zip(ROLES, (ABC(0, 0, 0), ABC(_H, 0, 0), ABC(_H, 0, 0), ABC(0, 0, 0), ABC(0, 0, 0)))
-    ),
-    "mup": dict(
-        zip(ROLES, (ABC(-_H, _H, 0), ABC(0, _H, 0), ABC(_H, _H, 0), ABC(-_H, _H, 0), ABC(0, 0, 0)))
-    ),
-}
-ABC_TABLE["meanfield"] = {
-    role: ABC(e.a + _H, e.b - _H, e.c - 2 * _H) for role, e in ABC_TABLE["mup"].items()
-}
-
-
-def abc(parameterization: Parameterization, role: str) -> ABC:
-    """The abc exponents of ``role`` (one of :data:`ROLES`) in ``parameterization``."""
-    check_parameterization(parameterization)
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, got {role!r}.")
-    return ABC_TABLE[parameterization][role]
-
-
-def check_parameterization(value) -> None:
-    if value not in PARAMETERIZATIONS:
-        raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, got {value!r}.")
-
-
-@layer
-class MLP:
+def mlp(
+    width: int,
+    depth: int = 2,
+    out: int = 1,
+    activation: Activation = "relu",
+    W_std: float = 1.0,
+    b_std: float | None = None,
+    parameterization: Parameterization = "mup",
+) -> nl.Serial:
     """A ``depth``-hidden-layer MLP of width ``width`` in an abc parameterization.
 
-    Layer ``l`` computes ``h_l = φ(m_l · h_{l-1} w_l + b_l)`` with the multiplier ``m_l`` and
-    init scale of ``w_l`` from :data:`ABC_TABLE` (see the module docstring); the output layer
-    has no nonlinearity. For 'ntk' and 'standard' this is ``serial(Dense, act, ..., Dense)``
-    and :meth:`kernel` gives its NNGP/NTK; muP and mean-field have no kernel limit (their
-    features move at infinite width), so :meth:`kernel` refuses them.
+    ``serial(Dense(width, role='input'), φ, Dense(width, role='hidden'), φ, ...,
+    Dense(out, role='output'))``, every Dense in ``parameterization`` with ``W_std`` and
+    ``b_std`` (exponents from :data:`ABC_TABLE`). For 'ntk' and 'standard' ``nnlab.kernel``
+    gives its NNGP/NTK; muP and mean-field have no kernel limit (their features move at
+    infinite width), so the kernel is an error. ``MLP`` is the same function.
 
     Args:
       width: hidden width ``n`` (the scaling variable).
       depth: number of hidden layers (>= 1).
       out: output dimension.
-      activation: 'relu', 'tanh', 'erf' or 'identity'.
+      activation: 'relu', 'tanh', 'erf' or 'identity' (no activation layer).
       W_std, b_std: weight and bias scales (``b_std=None``: no biases).
       parameterization: 'standard', 'ntk', 'mup' or 'meanfield'.
 
     Example:
       >>> import jax
-      >>> net = MLP(width=64, depth=2, parameterization="mup")
+      >>> net = mlp(width=64, depth=2, parameterization="mup")
       >>> _, params = net.init(jax.random.key(0), (5, 3))
       >>> net.apply(params, jax.numpy.ones((5, 3))).shape
       (5, 1)
+      >>> [m["W"] for m in lr_multipliers(net, params) if m]
+      [1.0, 1.0, 1.0]
     """
+    width = checks.integer(width, "mlp: width")
+    depth = checks.integer(depth, "mlp: depth")
+    out = checks.integer(out, "mlp: out")
+    checks.choice(activation, "mlp: activation", _ACTIVATIONS)
+    check_parameterization(parameterization, "mlp")
+    checks.real(W_std, "mlp: W_std")
+    if b_std is not None:
+        checks.real(b_std, "mlp: b_std", fix="Pass None for no biases.")
+    act = _ACTIVATIONS[activation]
 
-    width: int = static()
-    depth: int = static(default=2)
-    out: int = static(default=1)
-    activation: Activation = static(default="relu")
-    W_std: float = static(default=1.0)
-    b_std: float | None = static(default=None)
-    parameterization: Parameterization = static(default="mup")
+    def dense(size, role):
+        return nl.Dense(size, W_std, b_std, parameterization, role)
 
-    def __post_init__(self):
-        for name in ("width", "depth", "out"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"MLP: {name} must be a positive int, got {v!r}.")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"MLP: activation must be one of {tuple(_ACTIVATIONS)}, got {self.activation!r}."
-            )
-        check_parameterization(self.parameterization)
+    layers = []
+    for i in range(depth):
+        layers.append(dense(width, "input" if i == 0 else "hidden"))
+        if act is not None:
+            layers.append(act())
+    layers.append(dense(out, "output"))
+    return nl.serial(*layers)
 
-    def _roles(self):
-        return ["input"] + ["hidden"] * (self.depth - 1) + ["output"]
 
-    def _scales(self, role: str, fan_in: int):
-        """(multiplier, init std) of a weight matrix of ``role``."""
-        e = abc(self.parameterization, role)
-        n = self.width
-        const = self.W_std / math.sqrt(fan_in) if role == "input" else self.W_std
-        mult, std = n ** (-e.a), n ** (-e.b)
-        # Constants sit in the init when the weight is used as is (a = 0, as Dense does);
-        # mean-field follows muP's placement so that the θ-shift symmetry holds exactly.
-        ref = "mup" if self.parameterization == "meanfield" else self.parameterization
-        in_init = ref == "standard" or (ref != "ntk" and abc(ref, role).a == 0)
-        if in_init:
-            return mult, std * const
-        return mult * const, std
+MLP = mlp
 
-    def _bias_role(self, i):
-        return "output_bias" if i == self.depth else "hidden_bias"
 
-    def init(self, key, input_shape):
-        check_rank("MLP", input_shape, (2,), "(N, d)")
-        dims = [input_shape[-1]] + [self.width] * self.depth + [self.out]
-        params = []
-        for i, role in enumerate(self._roles()):
-            kw, kb, key = jax.random.split(key, 3)
-            _, std = self._scales(role, dims[i])
-            w = std * jax.random.normal(kw, (dims[i], dims[i + 1]))
-            b = None
-            if self.b_std is not None:
-                b = self.width ** (-abc(self.parameterization, self._bias_role(i)).b) * (
-                    jax.random.normal(kb, (dims[i + 1],))
-                )
-            params.append({"W": w, "b": b})
-        return (input_shape[0], self.out), params
+def hidden_features(net: nl.Serial, params, x: jax.Array) -> list[jax.Array]:
+    """Post-activation hidden features and the output of a serial network, a list.
 
-    def features(self, params, x):
-        """Post-activation hidden features ``[h_1, ..., h_depth]`` and the output, a list."""
-        if x.ndim != 2 or x.shape[1] != params[0]["W"].shape[0]:
-            raise ValueError(
-                f"MLP: x must have shape (N, {params[0]['W'].shape[0]}), got {x.shape}."
-            )
-        phi = _ACTIVATIONS[self.activation][0]
-        out = []
-        h = x
-        for i, role in enumerate(self._roles()):
-            mult, _ = self._scales(role, params[i]["W"].shape[0])
-            z = mult * (h @ params[i]["W"])
-            if params[i]["b"] is not None:
-                e = abc(self.parameterization, self._bias_role(i))
-                b = self.b_std * self.width ** (-e.a) * params[i]["b"]
-                z = z + jnp.broadcast_to(b, z.shape)
-            h = z if i == self.depth else phi(z)
-            out.append(h)
-        return out
+    The features are what each Dense or Conv layer after the first reads (for
+    :func:`mlp`: ``[h_1, ..., h_depth]``, the outputs of the activations; with activation
+    'identity' the pre-activations); the last entry is the network's output. Only the
+    top level of ``net`` is walked. Works under ``jax.jit``/``jax.vmap``.
 
-    def apply(self, params, x):
-        return self.features(params, x)[-1]
-
-    def lr_multipliers(self, params):
-        """Per-parameter learning-rate factors ``n^{-c}``, a pytree like ``params``."""
-        mults = []
-        for i, role in enumerate(self._roles()):
-            cw = abc(self.parameterization, role).c
-            cb = abc(self.parameterization, self._bias_role(i)).c
-            mults.append(
-                {
-                    "W": float(self.width ** (-cw)),
-                    "b": None if params[i]["b"] is None else float(self.width ** (-cb)),
-                }
-            )
-        return mults
-
-    def as_serial(self):
-        """The equivalent ``nnlab.layers.serial`` network ('ntk' and 'standard' only)."""
-        if self.parameterization not in ("ntk", "standard"):
-            raise ValueError(
-                f"MLP: parameterization {self.parameterization!r} has no nnlab.layers "
-                "equivalent and no kernel limit (features move at infinite width); use 'ntk' "
-                "or 'standard' for kernels."
-            )
-        act = _ACTIVATIONS[self.activation][1]
-        b = 0.0 if self.b_std is None else self.b_std
-        layers = []
-        for _ in range(self.depth):
-            layers.append(nl.Dense(self.width, self.W_std, b, self.parameterization))
-            if act is not None:
-                layers.append(act())
-        layers.append(nl.Dense(self.out, self.W_std, b, self.parameterization))
-        return nl.serial(*layers)
-
-    def kernel(self, k):
-        return self.as_serial().kernel(k)
+    Example:
+      >>> import jax
+      >>> net = mlp(width=16, depth=2)
+      >>> _, params = net.init(jax.random.key(0), (4, 3))
+      >>> [h.shape for h in hidden_features(net, params, jax.numpy.ones((4, 3)))]
+      [(4, 16), (4, 16), (4, 1)]
+    """
+    if not isinstance(net, nl.Serial):
+        raise TypeError(
+            f"hidden_features: net must be an nnlab.layers.serial network, got "
+            f"{type(net).__name__}."
+        )
+    if not isinstance(params, tuple | list) or len(params) != len(net.layers):
+        raise ValueError(
+            f"hidden_features: params must hold one entry per layer ({len(net.layers)}); "
+            "pass the params that net.init returned."
+        )
+    feats, seen_affine, h = [], False, x
+    for lyr, p in zip(net.layers, params):
+        if isinstance(lyr, nl.Dense | nl.Conv):
+            if seen_affine:
+                feats.append(h)
+            seen_affine = True
+        h = lyr.apply(p, h)
+    feats.append(h)
+    return feats
 
 
 def scale_learning_rates(multipliers) -> optax.GradientTransformation:
-    """Multiply each update leaf by its factor (e.g. :meth:`MLP.lr_multipliers`).
+    """Multiply each update leaf by its factor (e.g. from :func:`lr_multipliers`).
 
-    Chain it after an SGD step, ``optax.chain(optax.sgd(η), scale_learning_rates(m))``, to
+    Chain it after an SGD step,
+    ``optax.chain(optax.sgd(η), scale_learning_rates(lr_multipliers(net, params)))``, to
     train with the per-layer rates ``η n^{-c}`` that the abc table implies for SGD (Yang &
     Hu 2021, arXiv:2011.14522). Adaptive optimizers need other exponents (Yang et al. 2022,
     arXiv:2203.03466, Table 3); they are not covered here.
@@ -308,18 +233,19 @@ def coord_check(
 ) -> CoordCheck:
     r"""Coordinate check: RMS of each layer's activations and of their updates versus width.
 
-    For each width an ensemble of ``seeds`` MLPs is trained ``steps`` SGD steps (MSE,
-    ``½·mean``, per-layer rates ``lr · n^{-c}``) and ``RMS(h_l(θ_t) − h_l(θ_0))`` is
-    averaged over seeds (Yang et al. 2022, arXiv:2203.03466, §D "coordinate check"). A
-    feature-learning parameterization keeps the hidden updates Θ(1) (slope ≈ 0); NTK's
-    vanish like ``n^{-1/2}`` (Yang & Hu 2021, arXiv:2011.14522).
+    For each width an ensemble of ``seeds`` :func:`mlp` networks is trained ``steps`` SGD
+    steps (MSE, ``½·mean``, per-layer rates ``lr · n^{-c}``) and
+    ``RMS(h_l(θ_t) − h_l(θ_0))`` of the :func:`hidden_features` is averaged over seeds (Yang
+    et al. 2022, arXiv:2203.03466, §D "coordinate check"). A feature-learning
+    parameterization keeps the hidden updates Θ(1) (slope ≈ 0); NTK's vanish like
+    ``n^{-1/2}`` (Yang & Hu 2021, arXiv:2011.14522).
 
     Args:
       widths: increasing positive ints.
       x, y: inputs ``(N, d)`` and targets ``(N, out)``.
       key: PRNG key for the initialisations.
       parameterization: 'standard', 'ntk', 'mup' or 'meanfield'.
-      depth, activation, W_std: of the :class:`MLP`.
+      depth, activation, W_std: of the :func:`mlp`.
       lr, steps, seeds: SGD rate, number of steps and ensemble size per width.
 
     Returns:
@@ -327,16 +253,16 @@ def coord_check(
     """
     from nnlab.train import Data, train_ensemble
 
-    check_parameterization(parameterization)
+    check_parameterization(parameterization, "coord_check")
     widths = [int(w) for w in widths]
     if len(widths) < 2:
         raise ValueError(f"widths needs at least two values to fit a slope, got {widths}.")
     y = y if y.ndim == 2 else y[:, None]
     init_rms, delta_rms = [], []
     for w in widths:
-        net = MLP(w, depth, y.shape[1], activation, W_std, None, parameterization)
+        net = mlp(w, depth, y.shape[1], activation, W_std, None, parameterization)
         _, p_shape = net.init(jax.random.key(0), x.shape)
-        mults = net.lr_multipliers(p_shape)
+        mults = lr_multipliers(net, p_shape)
         keys = jax.random.split(key, seeds)
         rec = train_ensemble(
             net.apply,
@@ -348,8 +274,8 @@ def coord_check(
             log_every=steps,
         )
         params0 = jax.vmap(lambda k, net=net: net.init(k, x.shape)[1])(keys)
-        h0 = jax.vmap(net.features, in_axes=(0, None))(params0, x)
-        ht = jax.vmap(net.features, in_axes=(0, None))(rec.params, x)
+        features = jax.vmap(lambda p, net=net: hidden_features(net, p, x))
+        h0, ht = features(params0), features(rec.params)
         init_rms.append([float(jnp.sqrt(jnp.mean(a**2))) for a in h0])
         delta_rms.append([float(jnp.sqrt(jnp.mean((b - a) ** 2))) for a, b in zip(h0, ht)])
     init_rms, delta_rms = np.asarray(init_rms), np.asarray(delta_rms)

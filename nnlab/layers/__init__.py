@@ -2,8 +2,12 @@
 
 Every layer has ``init(key, input_shape) -> (output_shape, params)``,
 ``apply(params, x) -> y`` and ``kernel(k) -> k`` (see :mod:`nnlab.kernels`).
+:class:`Dense` and :class:`Conv` take a width ``parameterization`` ('standard', 'ntk',
+'mup', 'meanfield') and a ``role``; :func:`lr_multipliers` gives a network's per-layer SGD
+rate factors (see :mod:`nnlab.parameterization`).
 """
 
+from ._abc import lr_multipliers as lr_multipliers
 from ._base import Layer as Layer
 from ._combinators import FanInConcat as FanInConcat
 from ._combinators import FanInSum as FanInSum
@@ -73,6 +77,7 @@ __all__ = [
     "Swish",
     "Tanh",
     "gauss_hermite_kernel",
+    "lr_multipliers",
     "parallel",
     "repeat",
     "serial",

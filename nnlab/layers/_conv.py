@@ -30,8 +30,18 @@ from jax import lax
 
 from nnlab.kernels._kernel import Kernel
 
+from ._abc import (
+    FEATURE_LEARNING,
+    Parameterization,
+    Role,
+    check_parameterization,
+    check_role,
+    feature_learning_scales,
+    layer_width,
+    no_kernel_error,
+)
 from ._base import Array, Shape, check_kernel, check_rank, layer, static
-from ._dense import Parameterization, affine_kernel, check_parameterization
+from ._dense import affine_kernel, affine_lr_multipliers
 
 Padding = Literal["SAME", "VALID", "CIRCULAR"]
 PADDINGS = ("SAME", "VALID", "CIRCULAR")
@@ -186,6 +196,14 @@ class Conv:
     module docstring (Novak et al. 2019, arXiv:1810.05148), and the NTK follows
     :func:`~nnlab.layers._dense.affine_kernel` with the same ``A``.
 
+    'mup' and 'meanfield' (Yang & Hu 2021, arXiv:2011.14522) scale as
+    :class:`~nnlab.layers.Dense` does, with the width ``n`` a channel count (``out`` for
+    role 'input', ``C_in`` otherwise, not times the filter size) and the constant
+    ``C = W_std / sqrt(C_in · prod(filter_shape))`` for role 'input',
+    ``W_std / sqrt(prod(filter_shape))`` otherwise; a 1x1 filter is a Dense layer.
+    They have no kernel limit (:meth:`kernel` raises); train them at the rates
+    :meth:`lr_multipliers`. 'standard' and 'ntk' do not depend on ``role``.
+
     Args:
       out: number of output channels.
       filter_shape: filter size per spatial dimension, e.g. ``(3, 3)``.
@@ -194,7 +212,8 @@ class Conv:
         many positions as 'SAME').
       W_std: weight standard deviation (times sqrt(fan_in)).
       b_std: bias standard deviation, or None for no bias.
-      parameterization: 'ntk' or 'standard'.
+      parameterization: 'ntk', 'standard', 'mup' or 'meanfield'.
+      role: 'input' (first layer), 'hidden' or 'output' (last layer).
 
     Example:
       >>> import jax, nnlab
@@ -202,6 +221,9 @@ class Conv:
       >>> net = nl.serial(nl.Conv(8, (3, 3)), nl.Relu(), nl.Flatten(), nl.Dense(1))
       >>> nnlab.kernel(net, jax.numpy.ones((2, 5, 5, 3)), get="ntk").shape
       (2, 2)
+      >>> conv = nl.Conv(8, (3, 3), parameterization="meanfield")
+      >>> conv.lr_multipliers(conv.init(jax.random.key(0), (2, 5, 5, 4))[1])
+      {'W': 4.0, 'b': 4.0}
     """
 
     out: int = static()
@@ -211,6 +233,7 @@ class Conv:
     W_std: float = 1.0
     b_std: float | None = 0.0
     parameterization: Parameterization = static(default="ntk")
+    role: Role = static(default="hidden")
 
     def __post_init__(self):
         if not isinstance(self.out, int) or isinstance(self.out, bool) or self.out < 1:
@@ -222,11 +245,20 @@ class Conv:
         object.__setattr__(self, "filter_shape", filt)
         object.__setattr__(self, "strides", as_int_tuple("Conv", "strides", strides, len(filt)))
         check_padding("Conv", self.padding, PADDINGS)
-        check_parameterization("Conv", self.parameterization)
+        check_parameterization(self.parameterization, "Conv")
+        check_role(self.role, "Conv")
 
     @property
     def _name(self) -> str:
         return f"Conv with a {len(self.filter_shape)}-D filter"
+
+    def _scales(self, c_in: int):
+        n = layer_width(self.role, c_in, self.out)
+        taps = math.prod(self.filter_shape)
+        receptive = c_in * taps if self.role == "input" else taps
+        return feature_learning_scales(
+            self.parameterization, self.role, n, self.W_std, self.b_std, receptive
+        )
 
     def _check_shape(self, shape) -> None:
         d = len(self.filter_shape)
@@ -248,6 +280,10 @@ class Conv:
         if self.parameterization == "standard":
             w = w * (self.W_std / jnp.sqrt(c_in * math.prod(self.filter_shape)))
             b = None if b is None else b * self.b_std
+        elif self.parameterization in FEATURE_LEARNING:
+            s = self._scales(c_in)
+            w = s.w_init * w
+            b = None if b is None else s.b_init * b
         return (input_shape[0], *spatial, self.out), {"W": w, "b": b}
 
     def apply(self, params, x: Array) -> Array:
@@ -276,9 +312,19 @@ class Conv:
         if self.parameterization == "ntk":
             y = (self.W_std / jnp.sqrt(math.prod(w.shape[:-1]))) * y
             return y if b is None else y + self.b_std * b
+        if self.parameterization in FEATURE_LEARNING:
+            s = self._scales(w.shape[-2])
+            y = s.w_mult * y
+            return y if b is None else y + s.b_mult * b
         return y if b is None else y + b
 
+    def lr_multipliers(self, params) -> dict:
+        """SGD rate factors ``{'W': n^{-c}, 'b': n^{-c_bias}}`` (1.0 in 'standard'/'ntk')."""
+        return affine_lr_multipliers("Conv", self, params)
+
     def kernel(self, k: Kernel) -> Kernel:
+        if self.parameterization in FEATURE_LEARNING:
+            raise no_kernel_error("Conv", self.parameterization)
         k = check_kernel("Conv", k)
         d = len(self.filter_shape)
         if k.spatial_ndim != d:

@@ -1,25 +1,43 @@
-"""Fully connected layers in the NTK and standard parameterizations."""
+"""Fully connected layers in the standard, NTK, muP and mean-field parameterizations."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 
 from nnlab.kernels._kernel import Kernel
 
+from ._abc import (
+    FEATURE_LEARNING,
+    Parameterization,
+    Role,
+    check_parameterization,
+    check_role,
+    feature_learning_scales,
+    layer_width,
+    lr_factors,
+    no_kernel_error,
+)
 from ._base import Array, Shape, check_kernel, check_rank, layer, static
 
-Parameterization = Literal["ntk", "standard"]
-PARAMETERIZATIONS = ("ntk", "standard")
 
-
-def check_parameterization(name: str, value: str) -> None:
-    if value not in PARAMETERIZATIONS:
-        raise ValueError(
-            f"{name}: parameterization must be one of {PARAMETERIZATIONS}, got {value!r}."
+def check_params(name: str, params) -> None:
+    """Raise a TypeError unless ``params`` is an affine layer's ``{'W', 'b'}`` dict."""
+    if not isinstance(params, Mapping) or "W" not in params or "b" not in params:
+        raise TypeError(
+            f"{name}: params must be the layer's {{'W': ..., 'b': ...}} dict from init, got "
+            f"{type(params).__name__}."
         )
+
+
+def affine_lr_multipliers(name: str, layer_, params) -> dict:
+    """``{'W': n^{-c}, 'b': n^{-c_bias}}`` of an affine layer (``b`` None without a bias)."""
+    check_params(f"{name}.lr_multipliers", params)
+    n = layer_width(layer_.role, params["W"].shape[-2], layer_.out)
+    w, b = lr_factors(layer_.parameterization, layer_.role, n)
+    return {"W": w, "b": None if params["b"] is None else b}
 
 
 def affine_kernel(
@@ -69,17 +87,28 @@ def affine_kernel(
 class Dense:
     """Fully connected layer acting on the last (channel) axis.
 
-    'ntk' parameterization (Jacot et al. 2018): ``W_ij, b_j ~ N(0, 1)`` and
+    'ntk' parameterization (Jacot et al. 2018, arXiv:1806.07572): ``W_ij, b_j ~ N(0, 1)`` and
     ``y = (W_std / sqrt(fan_in)) x W + b_std b``.
     'standard': ``W_ij ~ N(0, W_std² / fan_in)``, ``b_j ~ N(0, b_std²)`` and
     ``y = x W + b``. Both give the same NNGP ``W_std² K + b_std²``; their NTKs
     differ (see :func:`affine_kernel`). ``b_std=None`` removes the bias.
 
+    'mup' and 'meanfield' (Yang & Hu 2021, arXiv:2011.14522): ``y = m x w + b_std n^{-a'} β``
+    with ``w ~ N(0, s²)``, ``β ~ N(0, n^{-2b'})``, where the abc exponents of ``role`` come
+    from :data:`~nnlab.parameterization.ABC_TABLE` and ``n`` is the width (``out`` for
+    role 'input', ``fan_in`` otherwise). With ``C = W_std / sqrt(fan_in)`` for role 'input'
+    and ``C = W_std`` otherwise, ``(m, s) = (n^{-a}, C n^{-b})`` for hidden layers and
+    ``(C n^{-a}, n^{-b})`` for input and output layers (muP's placement, kept by
+    mean-field so that the two train identically). These learn features and have no
+    kernel limit: :meth:`kernel` raises. Train them at the rates :meth:`lr_multipliers`.
+    'standard' and 'ntk' do not depend on ``role``.
+
     Args:
       out: number of output channels (the width).
       W_std: weight standard deviation (times sqrt(fan_in)).
       b_std: bias standard deviation, or None for no bias.
-      parameterization: 'ntk' or 'standard'.
+      parameterization: 'ntk', 'standard', 'mup' or 'meanfield'.
+      role: 'input' (first layer), 'hidden' or 'output' (last layer).
 
     Example:
       >>> import jax, nnlab
@@ -87,17 +116,30 @@ class Dense:
       >>> net = nl.serial(nl.Dense(64, W_std=1.5), nl.Relu(), nl.Dense(1))
       >>> nnlab.kernel(net, jax.numpy.ones((3, 5))).ntk.shape
       (3, 3)
+      >>> mup = nl.Dense(64, parameterization="mup", role="input")
+      >>> _, p = mup.init(jax.random.key(0), (3, 5))
+      >>> mup.apply(p, jax.numpy.ones((3, 5))).shape
+      (3, 64)
     """
 
     out: int = static()
     W_std: float = 1.0
     b_std: float | None = 0.0
     parameterization: Parameterization = static(default="ntk")
+    role: Role = static(default="hidden")
 
     def __post_init__(self):
         if not isinstance(self.out, int) or isinstance(self.out, bool) or self.out < 1:
             raise ValueError(f"Dense: out must be a positive int, got {self.out!r}.")
-        check_parameterization("Dense", self.parameterization)
+        check_parameterization(self.parameterization, "Dense")
+        check_role(self.role, "Dense")
+
+    def _scales(self, fan_in: int):
+        n = layer_width(self.role, fan_in, self.out)
+        receptive = fan_in if self.role == "input" else 1
+        return feature_learning_scales(
+            self.parameterization, self.role, n, self.W_std, self.b_std, receptive
+        )
 
     def init(self, key: Array, input_shape: Shape):
         check_rank("Dense", input_shape, tuple(range(2, 6)), "(N, ..., channels)")
@@ -108,6 +150,10 @@ class Dense:
         if self.parameterization == "standard":
             w = w * (self.W_std / jnp.sqrt(fan_in))
             b = None if b is None else b * self.b_std
+        elif self.parameterization in FEATURE_LEARNING:
+            s = self._scales(fan_in)
+            w = s.w_init * w
+            b = None if b is None else s.b_init * b
         return (*input_shape[:-1], self.out), {"W": w, "b": b}
 
     def apply(self, params, x: Array) -> Array:
@@ -120,10 +166,28 @@ class Dense:
         if self.parameterization == "standard":
             y = x @ w
             return y if b is None else y + jnp.broadcast_to(b, y.shape)
+        if self.parameterization in FEATURE_LEARNING:
+            s = self._scales(w.shape[0])
+            y = s.w_mult * (x @ w)
+            return y if b is None else y + jnp.broadcast_to(s.b_mult * b, y.shape)
         y = (self.W_std / jnp.sqrt(w.shape[0])) * (x @ w)
         return y if b is None else y + self.b_std * jnp.broadcast_to(b, y.shape)
 
+    def lr_multipliers(self, params) -> dict:
+        """SGD rate factors ``{'W': n^{-c}, 'b': n^{-c_bias}}`` (1.0 in 'standard'/'ntk').
+
+        Example:
+          >>> import jax
+          >>> from nnlab import layers as nl
+          >>> d = nl.Dense(8, parameterization="meanfield", role="output")
+          >>> d.lr_multipliers(d.init(jax.random.key(0), (2, 32))[1])
+          {'W': 32.0, 'b': 32.0}
+        """
+        return affine_lr_multipliers("Dense", self, params)
+
     def kernel(self, k: Kernel) -> Kernel:
+        if self.parameterization in FEATURE_LEARNING:
+            raise no_kernel_error("Dense", self.parameterization)
         k = check_kernel("Dense", k)
         out = affine_kernel(
             k,
