@@ -30,7 +30,9 @@ def _ensemble(net, x_train, y_train, x_test):
     k_train = nnlab.kernel(net, x_train, get=("nngp", "ntk"))
     k_test = nnlab.kernel(net, x_test, x_train, get=("nngp", "ntk"))
     nngp_test = nnlab.kernel(net, x_test, get="nngp")
-    out = predict.ensemble_mse(k_train, y_train, T, k_test, nngp_test, lr=1.0)
+    out = predict.ensemble_mse(
+        k_train, y_train, T, k_test, nngp_test, lr=1.0, loss_normalization="sum"
+    )
     return jax.block_until_ready(out)
 
 
@@ -60,7 +62,9 @@ def main() -> None:
     nngp_test = nnlab.kernel(net, x_test, get="nngp")
     predictor = _time(
         lambda: jax.block_until_ready(
-            predict.ensemble_mse(k_train, y_train, T, k_test, nngp_test, lr=1.0)
+            predict.ensemble_mse(
+                k_train, y_train, T, k_test, nngp_test, lr=1.0, loss_normalization="sum"
+            )
         )
     )
 
@@ -91,7 +95,9 @@ def _large_gpu(net, n_train=20000, n_test=2000) -> None:
         k_train = nnlab.kernel(net, x_train, get=("nngp", "ntk"))
         k_test = nnlab.kernel(net, x_test, x_train, get=("nngp", "ntk"))
         var_test = jnp.diagonal(nnlab.kernel(net, x_test, get="nngp"))
-        out = predict.ensemble_mse(k_train, y_train, T, k_test, var_test, lr=1.0)
+        out = predict.ensemble_mse(
+            k_train, y_train, T, k_test, var_test, lr=1.0, loss_normalization="sum"
+        )
         return jax.block_until_ready(out)
 
     start = time.perf_counter()

@@ -3,9 +3,18 @@
 Kernels come in as arrays (``ntk_train`` ``(n, n)``, ``ntk_test_train`` ``(m, n)``, ...), so any
 kernel source works (``nnlab.kernel``, ``nnlab.empirical``, a hand-written formula).
 
-Loss normalisation, used throughout: ``loss_normalization='sum'`` (default) means
-``L = ½ Σ_i (f(x_i) - y_i)²`` and gradient flow ``df/dt = -η Θ (f - Y)``; ``'mean'`` means
-``L = (1/2n) Σ_i (f(x_i) - y_i)²``, i.e. an effective rate ``η / n``.
+Loss convention, the same in every function here and in :mod:`nnlab.train`: the default
+``loss_normalization='mean'`` is the mean loss over the ``n`` training points
+
+    ``L = (1/2n) Σ_i |f(x_i) - y_i|²``,  so gradient flow is  ``df/dt = -(lr/n) Θ (f - Y)``
+
+on the training outputs (``Θ = Θ(X, X)``, ``lr`` the learning rate): ``optax.sgd(lr)`` on
+``nnlab.train``'s default MSE follows :func:`gradient_descent_mse` with the same ``lr``
+(exactly for a model linear in its parameters, to ``O(1/√width)`` for a wide network).
+``loss_normalization='sum'`` is ``L = ½ Σ_i |f(x_i) - y_i|²`` with ``df/dt = -lr Θ (f - Y)``,
+the form of Lee et al. 2019 (arXiv:1902.06720). The formulas in the docstrings use the
+effective rate ``η``: ``lr / n`` for ``'mean'``, ``lr`` for ``'sum'``. :func:`gradient_flow`
+takes its loss as given (write the ``1/n`` into it).
 
 Non-positive-definite kernels never fail silently: outside ``jax.jit`` they raise a
 ``ValueError`` that names the kernel and suggests a ridge; inside ``jit`` the outputs are NaN.

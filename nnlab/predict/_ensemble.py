@@ -63,13 +63,14 @@ def ensemble_mse(
     lr=1.0,
     ridge=0.0,
     compute_cov: bool = True,
-    loss_normalization: LossNormalization = "sum",
+    loss_normalization: LossNormalization = "mean",
 ) -> EnsemblePrediction:
     r"""Infinite ensemble of wide networks trained by gradient flow on the MSE: mean and covariance.
 
     At initialisation the outputs are a GP with the NNGP kernel ``K``; the linearised network
-    trained by gradient flow on ``L = ½ Σ (f - y)²`` is a Gaussian process at every time ``t``
-    (Lee et al. 2019, arXiv:1902.06720, eqs. 14-16). With ``A_t(x) = G(x, X) G^{-1}
+    trained by gradient flow on the MSE is a Gaussian process at every time ``t`` (Lee et al.
+    2019, arXiv:1902.06720, eqs. 14-16), ``η`` the effective rate of the loss convention of
+    :mod:`nnlab.predict` (``lr / n`` by default). With ``A_t(x) = G(x, X) G^{-1}
     (I - e^{-η G t})``, where ``G = Θ`` (NTK, all layers trained; ``get='ntk'``) or ``G = K``
     (readout-only training; ``get='nngp'``):
 
@@ -80,7 +81,7 @@ def ensemble_mse(
 
     For ``get='nngp'`` this reduces to ``K(x, x') - K(x, X) K^{-1}(I - e^{-2ηKt}) K(X, x')``.
     One eigendecomposition of ``G`` serves all times; ``t = jnp.inf`` gives the converged
-    ensemble. With ``loss_normalization='mean'`` (``L = (1/2n) Σ (f - y)²``) the rate is ``η/n``.
+    ensemble.
 
     Args:
       k_train_train: train-train kernels ``(n, n)``: an object with ``.nngp`` and ``.ntk``
@@ -94,10 +95,10 @@ def ensemble_mse(
         (object with ``.nngp`` also accepted). Needed when ``compute_cov`` and test kernels are
         given.
       get: ``'ntk'`` or ``'nngp'``, which kernel drives training.
-      lr: learning rate ``η``.
+      lr: learning rate.
       ridge: added to the diagonal of the training kernel ``G``.
       compute_cov: also compute the covariance.
-      loss_normalization: ``'sum'`` (default) or ``'mean'``.
+      loss_normalization: ``'mean'`` (default) or ``'sum'``, see :mod:`nnlab.predict`.
 
     Returns:
       ``EnsemblePrediction(mean, covariance)``.

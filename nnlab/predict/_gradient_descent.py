@@ -1,11 +1,8 @@
 """Closed-form MSE training dynamics of linearised networks: gradient flow, GD, heavy ball.
 
-All functions share one convention, stated once here and in every docstring:
-
-* ``loss_normalization='sum'`` (default): ``L = ½ Σ_i (f(x_i) - y_i)²``, so gradient flow with
-  learning rate ``η`` is ``df/dt = -η Θ (f - Y)`` on the training points.
-* ``loss_normalization='mean'``: ``L = (1/2n) Σ_i (f(x_i) - y_i)²``; the effective rate is
-  ``η / n``.
+The loss convention (``loss_normalization``, default the mean loss) is the one stated in
+:mod:`nnlab.predict`; below ``η`` is the effective rate it defines: ``lr / n`` for ``'mean'``,
+``lr`` for ``'sum'``.
 """
 
 from __future__ import annotations
@@ -114,12 +111,12 @@ def gradient_flow_mse(
     f0_train=None,
     f0_test=None,
     ridge=0.0,
-    loss_normalization: LossNormalization = "sum",
+    loss_normalization: LossNormalization = "mean",
 ):
     r"""Outputs of the linearised network under gradient flow on the MSE loss, at any times.
 
-    With ``L = ½ Σ (f - y)²`` (``loss_normalization='sum'``) and ``Θ = Θ(X, X)`` (Lee et al.
-    2019, arXiv:1902.06720, eqs. 8-9):
+    With ``Θ = Θ(X, X)`` and ``η`` the effective rate of the loss convention of
+    :mod:`nnlab.predict` (``lr / n`` by default) (Lee et al. 2019, arXiv:1902.06720, eqs. 8-9):
 
     .. math::
        f_t(X) = Y + e^{-\eta\Theta t}(f_0(X) - Y), \qquad
@@ -127,18 +124,17 @@ def gradient_flow_mse(
 
     One eigendecomposition ``Θ = V diag(λ) Vᵀ`` serves every time in ``t``; zero modes use the
     limit ``(1 - e^{-ηλt})/λ → ηt`` (and contribute nothing at ``t = ∞``, the min-norm limit).
-    ``t = jnp.inf`` gives kernel regression. With ``loss_normalization='mean'``
-    (``L = (1/2n) Σ (f - y)²``) the rate is ``η / n``.
+    ``t = jnp.inf`` gives kernel regression.
 
     Args:
       ntk_train: ``(n, n)`` NTK on the training points.
       y: ``(n,)`` or ``(n, k)`` targets.
       t: times, any shape (scalar or ``(T,)``); may be traced, may contain ``inf``.
       ntk_test_train: optional ``(m, n)`` NTK between test and training points.
-      lr: learning rate ``η`` (may be traced).
+      lr: learning rate (may be traced).
       f0_train, f0_test: outputs at initialisation (default zero: the mean over inits).
       ridge: added to the diagonal of ``ntk_train`` (an L2 pull towards ``Y``-fit; jitter).
-      loss_normalization: ``'sum'`` or ``'mean'`` as above.
+      loss_normalization: ``'mean'`` (default) or ``'sum'``, see :mod:`nnlab.predict`.
 
     Returns:
       ``TrainTestPrediction(train, test)`` with a leading time axis of ``t.shape``.
@@ -226,34 +222,34 @@ def gradient_descent_mse(
     f0_train=None,
     f0_test=None,
     ridge=0.0,
-    loss_normalization: LossNormalization = "sum",
+    loss_normalization: LossNormalization = "mean",
 ):
     r"""Outputs of the linearised network after ``k`` discrete (heavy-ball) gradient steps.
 
-    Plain GD (``momentum = 0``) on ``L = ½ Σ (f - y)²`` is ``f_{k+1} = f_k - ηΘ(f_k - Y)``,
-    whose closed form in the eigenbasis of ``Θ`` is the matrix power
+    Plain GD (``momentum = 0``) on the MSE is ``f_{k+1} = f_k - ηΘ(f_k - Y)``, ``η`` the
+    effective rate of :mod:`nnlab.predict`'s loss convention (``lr / n`` by default), whose
+    closed form in the eigenbasis of ``Θ`` is the matrix power
 
     .. math::
        f_k(X) = Y + (I - \eta\Theta)^k (f_0 - Y), \quad
        f_k(x) = f_0(x) - \Theta(x, X)\,\Theta^{-1}\big(I - (I - \eta\Theta)^k\big)(f_0 - Y).
 
-    Heavy-ball momentum ``β`` (Polyak 1964; ``v ← βv - η∇L``, ``θ ← θ + v``, as
-    ``optax.sgd(η, momentum=β)``) gives per eigenvalue ``λ`` the residual recursion
+    Heavy-ball momentum ``β`` (Polyak 1964; ``v ← βv - lr ∇L``, ``θ ← θ + v``, as
+    ``optax.sgd(lr, momentum=β)``) gives per eigenvalue ``λ`` the residual recursion
     ``r_{k+1} = (1 + β - ηλ) r_k - β r_{k-1}``, ``r_1 = (1 - ηλ) r_0``; it is evaluated in closed
     form by binary powers of a 3x3 matrix per mode, so ``steps`` may be traced. Linearised
-    dynamics follow Lee et al. 2019 (arXiv:1902.06720). For ``loss_normalization='mean'`` the
-    rate is ``η / n``.
+    dynamics follow Lee et al. 2019 (arXiv:1902.06720).
 
     Args:
       ntk_train: ``(n, n)`` NTK on the training points.
       y: ``(n,)`` or ``(n, k)`` targets.
       steps: non-negative integer step counts, any shape (e.g. ``(T,)``); may be traced.
       ntk_test_train: optional ``(m, n)`` NTK between test and training points.
-      lr: learning rate ``η``.
+      lr: learning rate.
       momentum: heavy-ball coefficient ``β`` in ``[0, 1)``.
       f0_train, f0_test: outputs at initialisation (default zero).
       ridge: added to the diagonal of ``ntk_train``.
-      loss_normalization: ``'sum'`` (default) or ``'mean'``.
+      loss_normalization: ``'mean'`` (default) or ``'sum'``, see :mod:`nnlab.predict`.
 
     Returns:
       ``TrainTestPrediction(train, test)`` with a leading axis of ``steps.shape``. Diverging
@@ -262,8 +258,8 @@ def gradient_descent_mse(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> ntk = jnp.array([[1.0, 0.0], [0.0, 0.5]])
-      >>> gradient_descent_mse(ntk, jnp.array([1.0, 1.0]), jnp.array([1, 2]), lr=1.0).train.tolist()
+      >>> ntk = jnp.array([[1.0, 0.0], [0.0, 0.5]])  # n = 2: lr = 2 is the rate η = 1
+      >>> gradient_descent_mse(ntk, jnp.array([1.0, 1.0]), jnp.array([1, 2]), lr=2.0).train.tolist()
       [[1.0, 0.5], [1.0, 0.75]]
     """
     n, y2, squeeze, f0_train, ntk_test_train, f0_test, evals, evecs, ok = _prepare(
@@ -288,21 +284,23 @@ def gradient_descent_mse(
 
 
 def max_learning_rate(
-    ntk_train, *, momentum=0.0, loss_normalization: LossNormalization = "sum"
+    ntk_train, *, momentum=0.0, loss_normalization: LossNormalization = "mean"
 ) -> jax.Array:
     r"""Largest stable learning rate of (heavy-ball) GD on the MSE loss of a linearised network.
 
-    For ``L = ½ Σ (f - y)²`` GD converges iff ``|1 - ηλ_max| < 1``, i.e. ``η < 2 / λ_max``
-    (Lee et al. 2019, arXiv:1902.06720, §2.3); heavy ball with momentum ``β`` is stable iff
-    ``η < 2(1 + β) / λ_max``. For the mean loss ``(1/2n) Σ (f - y)²`` multiply by ``n``.
+    GD with effective rate ``η`` (:mod:`nnlab.predict`'s loss convention) converges iff
+    ``|1 - ηλ_max| < 1``, i.e. ``η < 2 / λ_max`` (Lee et al. 2019, arXiv:1902.06720, §2.3);
+    heavy ball with momentum ``β`` is stable iff ``η < 2(1 + β) / λ_max``. As a learning rate
+    that is ``lr_max = 2(1 + β) n / λ_max`` for the default mean loss and ``2(1 + β) / λ_max``
+    for ``loss_normalization='sum'``.
 
     Args:
       ntk_train: ``(n, n)`` NTK on the training points.
       momentum: heavy-ball coefficient ``β`` in ``[0, 1)``.
-      loss_normalization: ``'sum'`` (default) or ``'mean'``.
+      loss_normalization: ``'mean'`` (default) or ``'sum'``, see :mod:`nnlab.predict`.
 
     Returns:
-      Scalar ``η_max``.
+      Scalar ``lr_max``.
 
     Raises:
       ValueError: for ``momentum`` outside ``[0, 1)`` or NaN, NaN/inf in ``ntk_train``, or
@@ -311,8 +309,8 @@ def max_learning_rate(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> float(max_learning_rate(jnp.array([[4.0, 0.0], [0.0, 1.0]])))
-      0.5
+      >>> float(max_learning_rate(jnp.array([[4.0, 0.0], [0.0, 1.0]])))  # 2 n / λ_max
+      1.0
     """
     ntk_train = check_square(ntk_train, "ntk_train")
     n = ntk_train.shape[0]

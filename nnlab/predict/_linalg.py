@@ -18,7 +18,7 @@ from jax.scipy.linalg import cho_solve
 from nnlab import _checks
 from nnlab._checks import is_traced
 
-LossNormalization = Literal["sum", "mean"]
+LossNormalization = Literal["mean", "sum"]
 
 
 def as_float_array(x, name: str) -> jax.Array:
@@ -90,14 +90,15 @@ def check_times(t, name: str = "t", *, allow_inf: bool = True) -> None:
 
 
 def learning_rate(lr, n: int, loss_normalization: LossNormalization) -> jax.Array:
-    """Effective rate in df/dt = -lr_eff Θ (f - y): lr for the sum loss, lr / n for the mean."""
-    if not isinstance(loss_normalization, str):
-        raise ValueError(f"loss_normalization must be 'sum' or 'mean', got {loss_normalization!r}.")
-    if loss_normalization == "sum":
-        return jnp.asarray(lr)
+    """Effective rate η in df/dt = -η Θ (f - y): lr / n for the mean loss, lr for the sum loss.
+
+    The convention is stated in :mod:`nnlab.predict`; ``loss_normalization`` has no default
+    here, every public function passes its own (``'mean'``).
+    """
+    _checks.choice(loss_normalization, "loss_normalization", ("mean", "sum"))
     if loss_normalization == "mean":
         return jnp.asarray(lr) / n
-    raise ValueError(f"loss_normalization must be 'sum' or 'mean', got {loss_normalization!r}.")
+    return jnp.asarray(lr)
 
 
 def add_ridge(k: jax.Array, ridge) -> jax.Array:
