@@ -11,6 +11,8 @@ import pytest
 from scipy.integrate import quad, solve_ivp
 
 from nnlab import deeplinear as dl
+from nnlab.evaluate import Comparison
+from nnlab.record import stack
 
 
 # ------------------------------------------------------------------------------ theory
@@ -144,6 +146,10 @@ def test_mode_decomposition_whitening(x64, key):
     assert m.u.shape == (3, 3) and m.v.shape == (5, 3)
     plain = dl.mode_decomposition(x, y, whiten=False)
     np.testing.assert_allclose(plain.s, np.linalg.svd(np.asarray(y.T @ x / 40))[1], rtol=1e-12)
+    top = dl.mode_decomposition(x, y, rank=2)  # the two strongest modes, unchanged
+    np.testing.assert_allclose(top.s, m.s[:2], rtol=1e-12)
+    np.testing.assert_allclose(jnp.abs(top.u.T @ m.u[:, :2]), jnp.eye(2), atol=1e-10)
+    assert top.v.shape == (5, 2)
 
 
 def test_random_teacher_is_exactly_whitened(x64, key):
@@ -175,24 +181,113 @@ def test_modes_and_data_errors(key):
         dl.project_modes([jnp.ones((4, 3))], jnp.eye(2), jnp.eye(3)[:, :2])
     with pytest.raises(TypeError, match="non-empty list"):
         dl.project_modes(jnp.ones((4, 3)), jnp.eye(4), jnp.eye(3))
-    with pytest.raises(ValueError, match="rank at most 2"):
+    with pytest.raises(ValueError, match=r"singular_values must be 1-D with 1 to min\(d, k\) = 2"):
         dl.random_teacher(key, 4, 2, [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="n_samples must be >= n_in"):
         dl.random_teacher(key, 4, 2, [1.0], n_samples=3)
-    with pytest.raises(ValueError, match="n_levels must be between"):
+    with pytest.raises(ValueError, match="n_levels must be a positive int"):
         dl.hierarchical_data(0)
+    with pytest.raises(ValueError, match="rank must be <= min"):
+        dl.mode_decomposition(jnp.eye(3), jnp.ones((3, 2)), rank=3)
+
+
+# ------------------------------------------------------------------------------ records
+def test_theory_records_under_jit(x64):
+    # The records hold exactly the array functions' values.
+    s, t = jnp.array([2.0, 1.0, 0.4]), jnp.linspace(0.0, 20.0, 4001)
+    rec = jax.jit(lambda s: dl.mode_trajectory(s, 1e-2, t, depth=2, tau=2.0))(s)
+    assert isinstance(rec, dl.ModeTrajectory) and rec.time_unit == "time"
+    assert rec.dims_of("mode_strength") == ("time", "mode")
+    np.testing.assert_allclose(
+        rec.mode_strength, dl.mode_dynamics(s[None], 1e-2, t[:, None], tau=2.0, depth=2)
+    )
+    times = dl.learning_times(s, 1e-2, s / 2, depth=2, tau=2.0)
+    np.testing.assert_allclose(
+        times.learning_time, dl.learning_time(s, 1e-2, s / 2, tau=2.0, depth=2), rtol=1e-13
+    )
+    # crossing_times on the fine grid (dt = 0.005: linear interpolation of a smooth curve,
+    # error ~ dt^2 |u''| / u' << 1e-3 relative) finds the exact learning times.
+    np.testing.assert_allclose(
+        dl.crossing_times(rec, s / 2).learning_time, times.learning_time, rtol=1e-3
+    )
+    # Stage order: the exact times are ordered by s; swapping two modes' times gives exactly
+    # one out-of-order pair; a NaN (never learnt) time is late against every stronger mode.
+    assert dl.stage_order_violations(times, s) == 0
+    swapped = times.replace(learning_time=times.learning_time[jnp.array([1, 0, 2])])
+    assert dl.stage_order_violations(swapped, s) == 1
+    never = times.replace(learning_time=times.learning_time.at[0].set(jnp.nan))
+    assert dl.stage_order_violations(never, s) == 2
+    with pytest.raises(ValueError, match="time_unit must be one of"):
+        dl.mode_trajectory(s, 1e-2, t, time_unit="steps")
+    with pytest.raises(TypeError, match="mode_strength"):
+        dl.crossing_times(times, 0.5)
 
 
 # ------------------------------------------------------------------------------ simulation
-def test_aligned_init_is_balanced_and_decoupled(x64, key):
+def test_network_and_inits(x64, key):
     u = jnp.linalg.qr(jax.random.normal(key, (4, 2)))[0]
     v = jnp.eye(6)[:, :2]
-    ws = dl.init_weights(key, (6, 5, 3, 4), init="aligned", init_scale=0.2, u=u, v=v)
+    ps = dl.init_params(key, (6, 5, 3, 4), init="aligned", W_std=0.2, u=u, v=v)
+    ws = [p["W"].T for p in ps]  # Dense stores W_l^T
     np.testing.assert_allclose(dl.weight_product(ws), 0.008 * u @ v.T, atol=1e-14)
     for lower, upper in itertools.pairwise(ws):  # balancedness W_{l+1}^T W_{l+1} = W_l W_l^T
         np.testing.assert_allclose(upper.T @ upper, lower @ lower.T, atol=1e-14)
-    orth = dl.init_weights(key, (6, 5, 4), init="orthogonal", init_scale=0.5)
-    np.testing.assert_allclose(np.linalg.svd(np.asarray(orth[0]))[1], 0.5, rtol=1e-12)
+    # The network computes x -> W_3 W_2 W_1 x with these parameters (dense reference).
+    net = dl.network((5, 3, 4), W_std=0.2)
+    x = jax.random.normal(key, (7, 6))
+    np.testing.assert_allclose(net.apply(ps, x), x @ dl.weight_product(ws).T, atol=1e-14)
+    orth = dl.init_params(key, (6, 5, 4), init="orthogonal", W_std=0.5)
+    np.testing.assert_allclose(np.linalg.svd(np.asarray(orth[0]["W"]))[1], 0.5, rtol=1e-12)
+    # 'random' is the network's own standard init, W_ij ~ N(0, W_std^2 / fan_in): the sample
+    # variance of 60000 entries has relative standard error sqrt(2/60000) = 0.58%; 3%
+    # is over 5 standard errors.
+    (big,) = dl.init_params(key, (200, 300), init="random", W_std=1.5)
+    assert big["b"] is None
+    np.testing.assert_allclose(jnp.var(big["W"]) * 200, 1.5**2, rtol=0.03)
+    assert abs(float(jnp.mean(big["W"]))) < 5 * 1.5 / np.sqrt(200 * 60000)
+
+
+def test_simulation_and_theory_records_compare(x64, key):
+    # One compiled program over seeds x two rates; theory and simulation records meet in
+    # Comparison.from_records by axis name. GD is the Euler discretisation of the flow, so
+    # the error is O(lr s_max) (its slope 1 in lr is the slow test below): measured rel_l2
+    # 0.12% / 0.16% for the trajectories and max_rel 0.40% / 0.61% for the half-times at
+    # lr = 0.01 / 0.02. Tolerance 1%: a factor-2 error in the rate convention would shift
+    # the sigmoids by a factor 2 in time (an O(1) error).
+    data = dl.hierarchical_data(2)
+    modes = dl.mode_decomposition(data.x, data.y)
+    lrs, u0 = (0.01, 0.02), 0.01
+    sim = dl.simulate(
+        key,
+        data.x,
+        data.y,
+        (8,),
+        lr=jnp.array(lrs),
+        n_steps=1200,
+        log_every=20,
+        n_seeds=2,
+        W_std=u0**0.5,
+        modes=modes,
+    )
+    assert sim.dims_of("mode_strength") == ("seed", "lr", "time", "mode")
+    assert sim.time_unit == "step" and not bool(np.any(sim.diverged))
+    theory_t, sim_t = [], []
+    for lr in lrs:
+        one = sim.sel(lr=lr)
+        theory = dl.mode_trajectory(modes.s, u0, one.time, tau=1 / lr, time_unit="step")
+        c = Comparison.from_records("modes", theory, one, "mode_strength", tolerance=0.01)
+        assert c.passed, c
+        theory_t.append(dl.learning_times(modes.s, u0, modes.s / 2, tau=1 / lr, time_unit="step"))
+        sim_t.append(dl.crossing_times(one, modes.s / 2))
+    c = Comparison.from_records(
+        "half_times",
+        stack(theory_t, "lr", lrs),
+        stack(sim_t, "lr", lrs),
+        "learning_time",
+        metric="max_rel",
+        tolerance=0.01,
+    )
+    assert c.passed and c.axes == ("lr", "mode"), c
 
 
 @pytest.mark.slow
@@ -200,34 +295,30 @@ def test_aligned_init_is_balanced_and_decoupled(x64, key):
 def test_simulation_matches_theory_with_error_linear_in_lr(x64, key, depth):
     # GD is the Euler discretisation of the flow: with aligned small init the error against
     # the exact solution must be O(lr). Halving lr should halve it (slope 1 within 0.15).
-    # One compiled run, vmapped over the three rates; errors compared at the same t / tau.
+    # One compiled run over the three rates; errors compared at the same t / tau.
     data = dl.random_teacher(key, 5, 4, [2.0, 1.0, 0.5])
-    modes = dl.mode_decomposition(data.x, data.y)
-    u0, lrs, n_log, log_every = 0.01, jnp.array([0.02, 0.01, 0.005]), 35, 80
-    sim = jax.vmap(
-        lambda lr: dl.simulate(
-            key,
-            data.x,
-            data.y,
-            (6,) * (depth - 1),
-            lr=lr,
-            n_steps=n_log * log_every,
-            log_every=log_every,
-            n_seeds=2,
-            init_scale=u0 ** (1 / depth),
-            modes=modes,
-            n_aligned=3,
-        )
-    )(lrs)
+    modes = dl.mode_decomposition(data.x, data.y, rank=3)
+    u0, lrs, n_log, log_every = 0.01, (0.02, 0.01, 0.005), 35, 80
+    sim = dl.simulate(
+        key,
+        data.x,
+        data.y,
+        (6,) * (depth - 1),
+        lr=jnp.array(lrs),
+        n_steps=n_log * log_every,
+        log_every=log_every,
+        n_seeds=2,
+        W_std=u0 ** (1 / depth),
+        modes=modes,
+    )
     errors = []
-    for i, stride in enumerate((1, 2, 4)):  # logged steps at t / tau = 1.6 k for every rate
+    for lr, stride in zip(lrs, (1, 2, 4)):  # logged steps at t / tau = 1.6 k for every rate
         idx = np.arange(0, n_log // 4 * 4 + 1, stride)[: n_log // 4 + 1]
-        got = sim.mode_strengths[i][:, idx, :3]
-        steps = sim.steps[i][idx]
-        theory = dl.mode_dynamics(
-            modes.s[None, :3], u0, steps[:, None], tau=1 / lrs[i], depth=depth
-        )
-        errors.append(float(jnp.linalg.norm(got[0] - theory) / jnp.linalg.norm(theory)))
+        got = np.asarray(sim.sel(lr=lr).mode_strength)[:, idx]
+        theory = dl.mode_trajectory(
+            modes.s, u0, sim.time[idx], depth=depth, tau=1 / lr
+        ).mode_strength
+        errors.append(float(np.linalg.norm(got[0] - theory) / np.linalg.norm(theory)))
         np.testing.assert_allclose(got[1], got[0], rtol=1e-9)  # hidden frames don't matter
     assert errors[0] < 0.02
     slopes = np.diff(np.log(errors)) / np.diff(np.log(np.asarray(lrs)))
@@ -252,51 +343,34 @@ def test_random_init_converges_to_least_squares(x64, key):
         log_every=600,
         n_seeds=2,
         init="random",
-        init_scale=0.3,
+        W_std=0.3,
     )
     w_star = np.linalg.lstsq(np.asarray(x), np.asarray(y), rcond=None)[0].T
-    for w in np.asarray(dl.weight_product(sim.weights)):
+    for w in np.asarray(sim.weight_product):
         np.testing.assert_allclose(w, w_star, atol=1e-9)
-    assert sim.loss.shape == (2, 11) and bool(jnp.all(jnp.diff(sim.loss, axis=1) <= 1e-12))
-
-
-def test_simulate_vmaps_over_learning_rate(key):
-    data = dl.hierarchical_data(2)
-    modes = dl.mode_decomposition(data.x, data.y)
-
-    def final(lr):
-        sim = dl.simulate(
-            key,
-            data.x,
-            data.y,
-            (8,),
-            lr=lr,
-            n_steps=200,
-            log_every=200,
-            init_scale=0.1,
-            modes=modes,
-        )
-        return sim.mode_strengths[0, -1]
-
-    lrs = jnp.array([0.01, 0.02])
-    batched = jax.vmap(final)(lrs)
-    np.testing.assert_allclose(batched[1], final(0.02), rtol=1e-5)
-    assert bool(jnp.all(batched[1] > batched[0]))  # a larger rate has learnt more by then
+    assert sim.loss.shape == (2, 11) and bool(np.all(np.diff(sim.loss, axis=1) <= 1e-12))
 
 
 def test_simulate_errors():
     data = dl.hierarchical_data(2)
+    k = jax.random.key(0)
     with pytest.raises(ValueError, match="multiple of log_every"):
-        dl.simulate(jax.random.key(0), data.x, data.y, (8,), lr=0.1, n_steps=10, log_every=3)
+        dl.simulate(k, data.x, data.y, (8,), lr=0.1, n_steps=10, log_every=3)
     with pytest.raises(ValueError, match="lr must be > 0"):
-        dl.simulate(jax.random.key(0), data.x, data.y, (8,), lr=0.0, n_steps=10)
+        dl.simulate(k, data.x, data.y, (8,), lr=0.0, n_steps=10)
+    with pytest.raises(ValueError, match="1-D array of positive, finite rates"):
+        dl.simulate(k, data.x, data.y, (8,), lr=jnp.array([0.1, -0.1]), n_steps=10)
     with pytest.raises(ValueError, match="init must be one of"):
-        dl.simulate(jax.random.key(0), data.x, data.y, (8,), lr=0.1, n_steps=10, init="zeros")
-    with pytest.raises(ValueError, match=r"widths\[1\] must be >= 1"):
-        dl.simulate(jax.random.key(0), data.x, data.y, (0,), lr=0.1, n_steps=10)
+        dl.simulate(k, data.x, data.y, (8,), lr=0.1, n_steps=10, init="zeros")
+    with pytest.raises(ValueError, match=r"hidden_widths\[0\] must be a positive int"):
+        dl.simulate(k, data.x, data.y, (0,), lr=0.1, n_steps=10)
     with pytest.raises(ValueError, match="n_aligned must be <= 2"):
-        dl.simulate(jax.random.key(0), data.x, data.y, (2,), lr=0.1, n_steps=10, n_aligned=3)
+        dl.simulate(k, data.x, data.y, (2,), lr=0.1, n_steps=10, n_aligned=3)
     with pytest.raises(ValueError, match="same number of samples"):
-        dl.simulate(jax.random.key(0), data.x, data.y[:2], (8,), lr=0.1, n_steps=10)
+        dl.simulate(k, data.x, data.y[:2], (8,), lr=0.1, n_steps=10)
+    with pytest.raises(ValueError, match="W_std must be >= 0"):
+        dl.simulate(k, data.x, data.y, (8,), lr=0.1, n_steps=10, W_std=-1.0)
     with pytest.raises(ValueError, match="needs the mode directions"):
-        dl.init_weights(jax.random.key(0), (3, 4, 2), init="aligned")
+        dl.init_params(k, (3, 4, 2), init="aligned")
+    with pytest.raises(ValueError, match="at least one layer"):
+        dl.network(())

@@ -1,22 +1,29 @@
-r"""Deep linear networks: exact learning dynamics against simulation (Saxe et al. 2013).
+r"""Deep linear networks: exact learning dynamics against simulation (Saxe et al. 2014).
 
 Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in deep
-linear neural networks", 2013, arXiv:1312.6120.
+linear neural networks", ICLR 2014, arXiv:1312.6120.
 
 Conventions (stated once here and in each docstring):
 
 * data ``x`` ``(P, n_in)``, ``y`` ``(P, n_out)``; the network is :math:`x \mapsto W_D\cdots W_1x`
-  with ``depth`` :math:`D` = the number of weight matrices (:math:`D = 2`: one hidden layer);
-* loss :math:`L = \frac1{2P}\sum_\mu\lVert y_\mu - W_D\cdots W_1x_\mu\rVert^2`;
+  with ``depth`` :math:`D` = the number of weight matrices (:math:`D = 2`: one hidden layer),
+  built as :func:`network` = ``serial(Dense(n_1, b_std=None), ..., Dense(n_out, b_std=None))``
+  in the ``'standard'`` parameterization;
+* loss :math:`L = \frac1{2P}\sum_\mu\lVert y_\mu - W_D\cdots W_1x_\mu\rVert^2` (nnlab.train's
+  ``'mse'`` with ``'mean'`` normalisation);
 * with whitened inputs (:math:`\Sigma_{xx} = I`) and a balanced, mode-aligned initialisation
-  (every layer carries :math:`a_0` on each mode, :math:`u_\alpha(0) = a_0^D`), each mode obeys
-  :math:`\tau\,du/dt = D\,u^{2-2/D}(s-u)`, and gradient descent with learning rate :math:`\eta`
-  follows it with :math:`\tau = 1/\eta` and :math:`t` counted in steps.
+  (every layer carries :math:`a_0` = ``W_std`` on each mode, :math:`u_\alpha(0) = a_0^D`), each
+  mode obeys :math:`\tau\,du/dt = D\,u^{2-2/D}(s-u)`, and gradient descent with learning rate
+  :math:`\eta` follows it with :math:`\tau = 1/\eta` and :math:`t` counted in steps.
 
-Pieces: :func:`mode_decomposition` (the modes :math:`s_\alpha, u_\alpha, v_\alpha`),
-:func:`mode_dynamics` / :func:`learning_time` / :func:`mode_velocity` (theory),
-:func:`simulate` / :func:`init_weights` / :func:`project_modes` (simulation), and the datasets
-:func:`hierarchical_data` and :func:`random_teacher`. See ``docs/deeplinear.md``.
+Pieces: :func:`mode_decomposition` (the modes :math:`s_\alpha, u_\alpha, v_\alpha`);
+theory as arrays (:func:`mode_dynamics`, :func:`learning_time`, :func:`mode_velocity`) and as
+records (:func:`mode_trajectory` -> :class:`ModeTrajectory`, :func:`learning_times` ->
+:class:`LearningTimes`); simulation (:func:`simulate` -> :class:`ModeTrajectory`, with
+:func:`network` and :func:`init_params`); reading records (:func:`crossing_times`,
+:func:`stage_order_violations`); :func:`project_modes` / :func:`weight_product`; the
+datasets :func:`hierarchical_data` and :func:`random_teacher` (from :mod:`nnlab.data`). See
+``docs/deeplinear.md``.
 """
 
 from ._data import Dataset as Dataset
@@ -30,23 +37,35 @@ from ._modes import correlations as correlations
 from ._modes import mode_decomposition as mode_decomposition
 from ._modes import project_modes as project_modes
 from ._modes import weight_product as weight_product
-from ._simulate import Simulation as Simulation
-from ._simulate import init_weights as init_weights
+from ._simulate import init_params as init_params
+from ._simulate import network as network
 from ._simulate import simulate as simulate
+from ._theory import LearningTimes as LearningTimes
+from ._theory import ModeTrajectory as ModeTrajectory
+from ._theory import crossing_times as crossing_times
+from ._theory import learning_times as learning_times
+from ._theory import mode_trajectory as mode_trajectory
+from ._theory import stage_order_violations as stage_order_violations
 
 __all__ = [
     "Dataset",
+    "LearningTimes",
+    "ModeTrajectory",
     "Modes",
-    "Simulation",
     "correlations",
+    "crossing_times",
     "hierarchical_data",
-    "init_weights",
+    "init_params",
     "learning_time",
+    "learning_times",
     "mode_decomposition",
     "mode_dynamics",
+    "mode_trajectory",
     "mode_velocity",
+    "network",
     "project_modes",
     "random_teacher",
     "simulate",
+    "stage_order_violations",
     "weight_product",
 ]

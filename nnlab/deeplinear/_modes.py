@@ -2,7 +2,9 @@ r"""Input-output mode decomposition and the projection of a weight product onto 
 
 Data convention: ``x`` is ``(P, n_in)`` and ``y`` is ``(P, n_out)`` (rows are samples), so
 :math:`\Sigma_{xx} = x^\top x / P` and :math:`\Sigma_{yx} = y^\top x / P`. A network maps
-:math:`x \mapsto W_D \cdots W_1 x` with :math:`W_1` of shape ``(n_1, n_in)``.
+:math:`x \mapsto W_D \cdots W_1 x` with :math:`W_1` of shape ``(n_1, n_in)``; the layers of
+:func:`~nnlab.deeplinear.network` store :math:`W_l^\top` (``x @ W``), so the list of a
+parameter tuple is ``[p["W"].T for p in params]``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class Modes(NamedTuple):
 
     Attributes:
       s: mode strengths :math:`s_\alpha`, descending, shape ``(r,)`` with
-        :math:`r = \min(n_{in}, n_{out})`.
+        :math:`r = \min(n_{in}, n_{out})` (or the ``rank`` asked for).
       u: output directions (columns), shape ``(n_out, r)``.
       v: input directions (columns, in whitened input space), shape ``(n_in, r)``.
       whitening: the symmetric :math:`\Sigma_{xx}^{-1/2}` (pseudo-inverse square root), shape
@@ -35,13 +37,9 @@ class Modes(NamedTuple):
     whitening: jax.Array
 
 
-def _real(a, name: str) -> jax.Array:
-    return _checks.real_array(a, name)
-
-
 def _check_data(x, y):
-    x = _real(x, "x")
-    y = _real(y, "y")
+    x = _checks.real_array(x, "x")
+    y = _checks.real_array(y, "y")
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D (n_samples, n_in), got shape {x.shape}.")
     if y.ndim != 2:
@@ -81,7 +79,9 @@ def correlations(x, y):
     return x.T @ x / p, y.T @ x / p
 
 
-def mode_decomposition(x, y, *, whiten: bool = True, rcond: float | None = None) -> Modes:
+def mode_decomposition(
+    x, y, *, whiten: bool = True, rcond: float | None = None, rank: int | None = None
+) -> Modes:
     r"""Modes of the input-output correlation, :math:`\Sigma_{yx}\Sigma_{xx}^{-1/2} = U S V^\top`.
 
     Saxe, McClelland & Ganguli (2013), arXiv:1312.6120, eq. (3). With whitened inputs
@@ -98,6 +98,8 @@ def mode_decomposition(x, y, *, whiten: bool = True, rcond: float | None = None)
         :math:`\Sigma_{yx}` itself and ``whitening`` is the identity.
       rcond: eigenvalues of :math:`\Sigma_{xx}` below ``rcond * max eigenvalue`` are treated as
         zero in the pseudo-inverse square root (default ``n_in * eps``).
+      rank: keep only the ``rank`` strongest modes (default: all
+        :math:`\min(n_{in}, n_{out})`), e.g. the nonzero modes of a low-rank teacher.
 
     Returns:
       :class:`Modes` ``(s, u, v, whitening)``.
@@ -121,6 +123,14 @@ def mode_decomposition(x, y, *, whiten: bool = True, rcond: float | None = None)
     else:
         whitening = jnp.eye(n_in, dtype=sigma_xx.dtype)
     u, s, vt = jnp.linalg.svd(sigma_yx @ whitening, full_matrices=False)
+    if rank is not None:
+        rank = _checks.integer(rank, "rank")
+        if rank > s.shape[0]:
+            raise ValueError(
+                f"rank must be <= min(n_in, n_out) = {s.shape[0]} (the number of modes), "
+                f"got {rank}."
+            )
+        u, s, vt = u[:, :rank], s[:rank], vt[:rank]
     return Modes(s=s, u=u, v=vt.T, whitening=whitening)
 
 
@@ -147,7 +157,7 @@ def _check_weights(weights):
             "weights must be a non-empty list [W_1, ..., W_D] of matrices, got "
             f"{type(weights).__name__}."
         )
-    weights = [_real(w, f"weights[{i}]") for i, w in enumerate(weights)]
+    weights = [_checks.real_array(w, f"weights[{i}]") for i, w in enumerate(weights)]
     for i, w in enumerate(weights):
         if w.ndim < 2:
             raise ValueError(f"weights[{i}] must be at least 2-D, got shape {w.shape}.")
@@ -189,8 +199,8 @@ def project_modes(weights: Sequence[jax.Array], u, v) -> jax.Array:
       [2.0, 3.0]
     """
     w = weight_product(weights)
-    u = _real(u, "u")
-    v = _real(v, "v")
+    u = _checks.real_array(u, "u")
+    v = _checks.real_array(v, "v")
     if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[1]:
         raise ValueError(
             f"u and v must be 2-D (n_out, r) and (n_in, r) with the same r, got shapes {u.shape} "
