@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnlab import _checks
+from nnlab.record import Record
 
 
 class Phase(enum.IntEnum):
@@ -40,29 +41,101 @@ class CatapultThresholds(NamedTuple):
     catapult_max: jax.Array
 
 
-def catapult_thresholds(lam0) -> CatapultThresholds:
+RATIO = "eta_lam0"  # the axis of rates in units of 1/λ0 (phase diagrams and their predictions)
+# Upper edge of the catapult window in η λ0 per model; for "nn" (a ReLU network) 4 is a lower
+# bound of its own edge (Lewkowycz et al. measure up to ≈ 12 for deep ReLU nets).
+_CATAPULT_MAX = {"uv": 4.0, "nqm": 4.0, "nn": 4.0, "linear": 2.0}
+
+
+def catapult_thresholds(lam0, *, model: str = "uv") -> CatapultThresholds:
     r"""Phase boundaries ``(2/λ0, 4/λ0)`` of the uv model / two-layer NQM.
 
     Lewkowycz et al. (2020, arXiv:2003.02218), section 2: for MSE and NTK ``λ0``, GD is lazy
     for ``η < 2/λ0``, catapults for ``2/λ0 < η < 4/λ0`` and diverges for ``η > 4/λ0``.
-    Zhu et al. (2022, arXiv:2205.11787) show the same for the neural quadratic model.
+    Zhu et al. (2022, arXiv:2205.11787) show the same for the neural quadratic model. The
+    linear model (``model='linear'``) has no catapult: GD on a quadratic loss diverges for
+    ``η > 2/λ0``, so both thresholds are ``2/λ0``. For a ReLU network (``model='nn'``)
+    ``4/λ0`` is a lower bound of its upper edge. ``lam0 = 1`` gives the thresholds in units
+    of ``η λ0``.
 
     Args:
       lam0: positive NTK eigenvalue(s) at initialisation (any shape).
+      model: ``'uv'``, ``'nqm'``, ``'nn'`` or ``'linear'``.
 
     Returns:
-      :class:`CatapultThresholds` ``(2/λ0, 4/λ0)``.
+      :class:`CatapultThresholds` ``(2/λ0, 4/λ0)`` (``(2/λ0, 2/λ0)`` for the linear model).
 
     Example:
       >>> catapult_thresholds(2.0)
       CatapultThresholds(lazy_max=Array(1., ...), catapult_max=Array(2., ...))
+      >>> float(catapult_thresholds(1.0, model="linear").catapult_max)
+      2.0
     """
+    _checks.choice(model, "model", tuple(_CATAPULT_MAX))
     if not isinstance(lam0, jax.core.Tracer):
         a = np.asarray(lam0)
         if a.dtype.kind not in "iuf" or not np.all(np.isfinite(a)) or np.any(a <= 0):
             raise ValueError(f"lam0 must be positive and finite, got {lam0!r}.")
     lam0 = jnp.asarray(lam0, dtype=jnp.result_type(float))
-    return CatapultThresholds(2.0 / lam0, 4.0 / lam0)
+    return CatapultThresholds(2.0 / lam0, _CATAPULT_MAX[model] / lam0)
+
+
+class PhasePrediction(Record):
+    """The predicted phase against ``η λ0`` (axis ``'eta_lam0'``).
+
+    Variables:
+      phase: ``('eta_lam0',)`` :class:`Phase` codes.
+      eta_lam_final: ``('eta_lam0',)`` the final ``η λ_T``: ``η λ0`` in the lazy phase (the
+        kernel does not move), NaN elsewhere (the catapult gives only ``η λ_T < 2``).
+    """
+
+
+def phase_prediction(
+    ratios, *, model: str = "uv", band: float = 0.0, phases=tuple(Phase)
+) -> PhasePrediction:
+    r"""The phases predicted at rates ``η = ratio/λ0`` (Lewkowycz et al. 2020; Zhu et al. 2022).
+
+    Lazy below ``2``, catapult up to ``catapult_max`` (4 for the uv model and NQM, see
+    :func:`catapult_thresholds`), divergent above. The prediction is sharp only for infinite
+    width and one example, so it is made at the ratios at least ``band`` (relative) away from
+    each boundary, ``|ratio/b - 1| >= band``; for ``model='nn'`` only below the lower bound
+    ``4`` of the network's upper edge, and only at ratios whose predicted phase is in
+    ``phases``.
+
+    Args:
+      ratios: 1-D positive ``η λ0`` values.
+      model: ``'uv'``, ``'nqm'``, ``'nn'`` or ``'linear'``.
+      band: relative half-width ``>= 0`` of the excluded band around each boundary.
+      phases: the :class:`Phase` values to keep.
+
+    Returns:
+      :class:`PhasePrediction` on the kept ratios.
+
+    Example:
+      >>> p = phase_prediction([1.0, 1.95, 3.0, 5.0], band=0.05)
+      >>> p.coord("eta_lam0").tolist(), p.phase.tolist()
+      ([1.0, 3.0, 5.0], [0, 1, 2])
+    """
+    _checks.real_array(ratios, "ratios", sign="positive")
+    r = np.asarray(ratios, np.float64)  # float64 coordinates (real_array may give float32)
+    if r.ndim != 1:
+        raise ValueError(f"ratios must be 1-D, got shape {r.shape}.")
+    _checks.real(band, "band", minimum=0.0, maximum=0.5, fix="band is relative, e.g. 0.05.")
+    lazy_max, catapult_max = (float(t) for t in catapult_thresholds(1.0, model=model))
+    phase = np.where(
+        r < lazy_max, Phase.LAZY, np.where(r < catapult_max, Phase.CATAPULT, Phase.DIVERGENT)
+    ).astype(np.int32)
+    keep = np.isin(phase, [int(p) for p in phases])
+    for b in {lazy_max, catapult_max}:
+        keep &= np.abs(r / b - 1.0) >= band
+    if model == "nn":
+        keep &= r < catapult_max * (1.0 - band)
+    lazy = np.where(phase == Phase.LAZY, r, np.nan)
+    return PhasePrediction(
+        {"phase": (RATIO, phase[keep]), "eta_lam_final": (RATIO, lazy[keep])},
+        coords={RATIO: r[keep]},
+        meta={"model": model},
+    )
 
 
 def _real_array(x, name: str) -> jax.Array:

@@ -7,26 +7,29 @@ A two-layer linear network of width ``n`` on one scalar input ``x``,
     \qquad \lambda = \frac{x^2}{n}\left(|u|^2 + |v|^2\right),
 
 where :math:`\lambda` is its neural tangent kernel (one sample, one output). It is the
-smallest model with the catapult phase.
+smallest model with the catapult phase. As an nnlab network it is
+``serial(Dense(n, b_std=None), Dense(1, b_std=None))`` in the NTK parameterisation (the first
+layer has fan-in 1, so its weights are ``u``; the second divides by ``√n``, its weights are
+``v``), trained by :func:`nnlab.train.train` like any other network.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from nnlab import _checks
+from nnlab import layers as nl
+from nnlab import train as nt
+from nnlab.record import TIME, Record
 
-
-class UVParams(NamedTuple):
-    """Parameters of the uv model: ``u`` and ``v`` of shape ``(n,)``."""
-
-    u: jax.Array
-    v: jax.Array
+from ._models import ntk_max_eigenvalue
 
 
 class UVState(NamedTuple):
@@ -36,12 +39,21 @@ class UVState(NamedTuple):
     lam: jax.Array
 
 
-class UVTrajectory(NamedTuple):
-    """A gradient-descent trajectory: ``f``, ``lam`` and ``loss`` of shape ``(..., steps + 1)``."""
+class UVTrajectory(Record):
+    """A gradient-descent trajectory of the uv model (``meta['time_unit'] == 'step'``).
 
-    f: jax.Array
-    lam: jax.Array
-    loss: jax.Array
+    Variables ``f`` (output), ``lam`` (NTK) and ``loss`` (``½ (f - y)²``), each with dims
+    ``('time',)`` (after ``jax.vmap``, name the new leading axis with
+    :meth:`~nnlab.Record.with_leading_axis`); ``time`` holds the steps ``0..steps``.
+    """
+
+    @classmethod
+    def build(cls, f, lam, loss, time) -> UVTrajectory:
+        return cls(
+            {"f": (TIME, f), "lam": (TIME, lam), "loss": (TIME, loss)},
+            coords={TIME: time},
+            meta={"time_unit": "step"},
+        )
 
 
 def _check_lr(lr):
@@ -51,18 +63,37 @@ def _check_lr(lr):
             raise ValueError(f"lr must be a positive finite number, got {lr!r}.")
 
 
+def _check_steps(steps):
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+
+
+def _network(n: int):
+    return nl.serial(nl.Dense(n, b_std=None), nl.Dense(1, b_std=None))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(n: int, key: jax.Array):
+    """One compiled init per width (eager, the layers' init is ~20 small dispatches)."""
+    return _network(n).init(key, (1, 1))[1]
+
+
+def _output(apply_fn, params, params0, data):
+    return apply_fn(params, data.x_train)[0, 0]
+
+
+def _sharpness(apply_fn, params, params0, data):
+    return ntk_max_eigenvalue(apply_fn, params, data.x_train)
+
+
 @dataclasses.dataclass(frozen=True)
 class UVModel:
     r"""The uv model ``f = v·u x/√n`` with MSE loss ``½(f - y)²`` (Lewkowycz et al. 2020).
 
     Gradient descent at rate :math:`\eta` on the parameters,
-
-    .. math::
-        u' = u - \eta\, r\, \tfrac{x}{\sqrt n} v, \qquad v' = v - \eta\, r\, \tfrac{x}{\sqrt n} u,
-        \qquad r = f - y,
-
-    closes on the pair :math:`(f, \lambda)` (expand :math:`v'\cdot u'` and
-    :math:`|u'|^2 + |v'|^2`; the cross terms are :math:`\frac{x}{\sqrt n} u\cdot v = f`):
+    :math:`u' = u - \eta r \frac{x}{\sqrt n} v`, :math:`v' = v - \eta r \frac{x}{\sqrt n} u`
+    with :math:`r = f - y`, closes on the pair :math:`(f, \lambda)` (expand :math:`v'\cdot u'`
+    and :math:`|u'|^2 + |v'|^2`; the cross terms are :math:`\frac{x}{\sqrt n} u\cdot v = f`):
 
     .. math::
         f' &= f - \eta\lambda\, r + \eta^2 r^2 \tfrac{x^2}{n} f, \\
@@ -72,7 +103,9 @@ class UVModel:
     ``f' = (1 - ηλ + η²f²/n) f`` and ``λ' = λ + η f²/n (ηλ - 4)`` (for ``x = 1``). Hence, for
     large ``n``, ``η < 2/λ0`` is lazy (λ stays at λ0), ``2/λ0 < η < 4/λ0`` catapults (|f|
     grows until ``f² ~ n``, which drives λ down until ``ηλ < 2``, then converges) and
-    ``η > 4/λ0`` diverges.
+    ``η > 4/λ0`` diverges. :meth:`theory` iterates this map; :meth:`simulate` trains the
+    network with :func:`nnlab.train.train` and ``optax.sgd(lr)``. With one example train's
+    mean loss ``1/(2N) Σ (f - y)²`` is the model's ``½ (f - y)²``, so ``lr`` is the same.
 
     Attributes:
       n: width (positive int).
@@ -83,10 +116,9 @@ class UVModel:
       >>> import jax
       >>> m = UVModel(1000)
       >>> p = m.init(jax.random.key(0))
-      >>> s = m.state(p)
-      >>> s2 = m.function_step(s, 0.5)
-      >>> p2 = m.gd_step(p, 0.5)
-      >>> bool(abs(s2.f - m.apply(p2)) < 1e-4), bool(abs(s2.lam - m.ntk(p2)) < 1e-4)
+      >>> sim = m.simulate(p, 0.5, 3)
+      >>> th = m.theory(m.state(p), 0.5, 3)
+      >>> bool(abs(sim.f[-1] - th.f[-1]) < 1e-4), bool(abs(sim.lam[-1] - th.lam[-1]) < 1e-4)
       (True, True)
     """
 
@@ -107,39 +139,46 @@ class UVModel:
         if self.x == 0:
             raise ValueError("x must be non-zero (with x = 0 the model is constant).")
 
-    def init(self, key: jax.Array, dtype=None) -> UVParams:
-        """``u, v ~ N(0, 1)`` i.i.d. (NTK parameterisation), so ``λ0 → 2x²`` as ``n → ∞``."""
-        ku, kv = jax.random.split(key)
-        dtype = dtype or jnp.zeros(()).dtype
-        return UVParams(
-            jax.random.normal(ku, (self.n,), dtype), jax.random.normal(kv, (self.n,), dtype)
-        )
+    @property
+    def network(self):
+        """``serial(Dense(n, b_std=None), Dense(1, b_std=None))`` (NTK parameterisation)."""
+        return _network(self.n)
 
-    def apply(self, params: UVParams) -> jax.Array:
-        """``f = x v·u / √n``."""
-        return self.x * jnp.vdot(params.v, params.u) / jnp.sqrt(self.n)
+    @property
+    def data(self) -> nt.Data:
+        """The one training example ``x_train = [[x]]``, ``y_train = [[y]]``."""
+        return nt.Data(jnp.full((1, 1), self.x), jnp.full((1, 1), self.y))
 
-    def loss(self, params: UVParams) -> jax.Array:
+    def apply_fn(self, params: Any, x: jax.Array) -> jax.Array:
+        """The network, ``apply_fn(params, x) -> (N, 1)``."""
+        return self.network.apply(params, x)
+
+    def init(self, key: jax.Array, dtype=None) -> Any:
+        """Network parameters with ``u, v ~ N(0, 1)`` i.i.d., so ``λ0 → 2x²`` as ``n → ∞``."""
+        params = _init(self.n, _checks.prng_key(key, "key"))
+        if dtype is None:
+            return params
+        return jax.tree_util.tree_map(lambda a: a.astype(dtype), params)
+
+    def apply(self, params: Any) -> jax.Array:
+        """``f = x v·u / √n`` at the model's input."""
+        return self.apply_fn(params, self.data.x_train)[0, 0]
+
+    def loss(self, params: Any) -> jax.Array:
         """``½ (f - y)²``."""
         return 0.5 * jnp.square(self.apply(params) - self.y)
 
-    def ntk(self, params: UVParams) -> jax.Array:
+    def ntk(self, params: Any) -> jax.Array:
         """``λ = x² (|u|² + |v|²) / n``."""
-        return self.x**2 * (jnp.vdot(params.u, params.u) + jnp.vdot(params.v, params.v)) / self.n
+        sq = sum(jnp.sum(jnp.square(layer["W"])) for layer in params)
+        return self.x**2 * sq / self.n
 
-    def state(self, params: UVParams) -> UVState:
+    def state(self, params: Any) -> UVState:
         """``(f, λ)`` of ``params``."""
         return UVState(self.apply(params), self.ntk(params))
 
-    def gd_step(self, params: UVParams, lr) -> UVParams:
-        """One explicit gradient-descent step on ``(u, v)`` with rate ``lr``."""
-        _check_lr(lr)
-        r = self.apply(params) - self.y
-        c = lr * r * self.x / jnp.sqrt(self.n)
-        return UVParams(params.u - c * params.v, params.v - c * params.u)
-
     def function_step(self, state: UVState, lr) -> UVState:
-        r"""The same step in closed form on ``(f, λ)`` (see the class docstring)."""
+        r"""One GD step in closed form on ``(f, λ)`` (see the class docstring)."""
         _check_lr(lr)
         f, lam = state
         r = f - self.y
@@ -148,41 +187,40 @@ class UVModel:
         lam_new = lam + lr * r * a * (lr * lam * r - 4.0 * f)
         return UVState(f_new, lam_new)
 
-    def simulate(self, params0: UVParams, lr, steps: int) -> UVTrajectory:
-        """GD on the full parameters for ``steps`` steps; logs ``f, λ, loss`` at every step.
-
-        Works under ``jit`` (``steps`` static) and ``vmap`` (over ``params0`` and ``lr``).
-        Non-finite values are kept (a divergent run ends in inf/NaN).
-        """
+    def theory(self, state0: UVState, lr, steps: int) -> UVTrajectory:
+        """The closed-form ``(f, λ)`` recursion for ``steps`` steps (the prediction of
+        :meth:`simulate`); ``jit``/``vmap``-able (``steps`` static)."""
         _check_steps(steps)
         _check_lr(lr)
-
-        def body(p, _):
-            p2 = self.gd_step(p, lr)
-            return p2, self.state(p2)
-
-        _, states = jax.lax.scan(body, params0, length=steps)
-        return self._trajectory(self.state(params0), states)
-
-    def simulate_function(self, state0: UVState, lr, steps: int) -> UVTrajectory:
-        """The closed-form ``(f, λ)`` recursion for ``steps`` steps (same output as
-        :meth:`simulate`)."""
-        _check_steps(steps)
-        _check_lr(lr)
+        s0 = UVState(*map(jnp.asarray, state0))
 
         def body(s, _):
             s2 = self.function_step(s, lr)
             return s2, s2
 
-        _, states = jax.lax.scan(body, UVState(*map(jnp.asarray, state0)), length=steps)
-        return self._trajectory(UVState(*map(jnp.asarray, state0)), states)
-
-    def _trajectory(self, s0: UVState, states: UVState) -> UVTrajectory:
+        _, states = jax.lax.scan(body, s0, length=steps)
         f = jnp.concatenate([s0.f[None], states.f])
         lam = jnp.concatenate([s0.lam[None], states.lam])
-        return UVTrajectory(f, lam, 0.5 * jnp.square(f - self.y))
+        return UVTrajectory.build(f, lam, 0.5 * jnp.square(f - self.y), np.arange(steps + 1))
 
+    def simulate(self, params0: Any, lr, steps: int) -> UVTrajectory:
+        """GD on the network parameters: :func:`nnlab.train.train` with ``optax.sgd(lr)``,
+        logging ``f`` and ``λ`` (:func:`ntk_max_eigenvalue`, from the Jacobian) every step.
 
-def _check_steps(steps):
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+        Works under ``jit`` (``steps`` static) and ``vmap`` (over ``params0`` and ``lr``).
+        Divergence is a result: only a non-finite loss or update stops a run
+        (``divergence_factor=None``), and its logs are NaN from then on.
+        """
+        _check_steps(steps)
+        _check_lr(lr)
+        rec = nt.train(
+            self.apply_fn,
+            params0,
+            self.data,
+            optimizer=optax.sgd(lr),
+            steps=int(steps),
+            observables={"f": _output, "lam": _sharpness},
+            divergence_factor=None,
+        )
+        obs = rec.observables
+        return UVTrajectory.build(obs["f"], obs["lam"], rec.train_loss, rec.step)
