@@ -221,7 +221,7 @@ class Comparison:
         simulation,
         field: str | tuple[str, str],
         *,
-        seed_axis: str = "seed",
+        seed_axis: str | None = "seed",
         **kwargs,
     ) -> Comparison:
         """Compare variable ``field`` of two :class:`nnlab.Record` s, lined up by axis name.
@@ -231,7 +231,9 @@ class Comparison:
         the coordinates must agree, or one side's must all appear among the other's (then
         the comparison is made on those, e.g. a theory on a fine time grid against logged
         steps); otherwise a ``ValueError`` says which axis disagrees. ``field`` is one name
-        or ``(theory_field, simulation_field)``. Other keywords (``tolerance``, ``metric``,
+        or ``(theory_field, simulation_field)``. ``seed_axis=None`` compares seed by seed
+        when both records carry the same ``'seed'`` axis (a paired comparison, e.g. a network
+        against its own linearisation from the same initialisation). Other keywords (``tolerance``, ``metric``,
         labels) go to :class:`Comparison`; ``xlabel`` defaults to the first axis name with
         the time unit, e.g. ``'time [step]'``.
 
