@@ -950,10 +950,10 @@ CASES = [
         r"\blr\b",
     ),
     (
-        "simulate-init_scale-inf",
-        lambda: dl.simulate(KEY, DATA.x, DATA.y, (8,), lr=0.1, n_steps=2, init_scale=INF),
+        "simulate-W_std-inf",
+        lambda: dl.simulate(KEY, DATA.x, DATA.y, (8,), lr=0.1, n_steps=2, W_std=INF),
         ValueError,
-        r"\binit_scale\b",
+        r"\bW_std\b",
     ),
     (
         "simulate-modes-type",
@@ -962,14 +962,14 @@ CASES = [
         r"\bmodes\b",
     ),
     (
-        "init_weights-init_scale-nan",
-        lambda: dl.init_weights(KEY, (3, 4, 2), init="random", init_scale=NAN),
+        "init_params-W_std-nan",
+        lambda: dl.init_params(KEY, (3, 4, 2), init="random", W_std=NAN),
         ValueError,
-        r"\binit_scale\b",
+        r"\bW_std\b",
     ),
     (
-        "init_weights-key-int",
-        lambda: dl.init_weights(0, (3, 4, 2), init="random"),
+        "init_params-key-int",
+        lambda: dl.init_params(0, (3, 4, 2), init="random"),
         TypeError,
         r"\bkey\b",
     ),
