@@ -26,7 +26,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
+
+from nnlab import _roots
 
 _BISECTION_STEPS = 96
 
@@ -147,19 +148,40 @@ def _solve(s, u0, x, *, depth: int):
     if depth == 2:
         # The stable form of s e^{2sx} / (e^{2sx} - 1 + s/u0).
         return s / (1.0 + (s / u0 - 1.0) * jnp.exp(-2.0 * s * x))
+    a0, a_inf = u0 ** (1.0 / depth), s ** (1.0 / depth)
+    # At rest (u0 = s, or a0 within an ulp of a_inf) u stays at s; a distinct stand-in for s
+    # keeps the solve, and the derivatives through it, finite in those entries.
+    a0_, a_inf_ = jax.lax.stop_gradient((a0, a_inf))
+    at_rest = (a0_ == a_inf_) | (a0_ == jnp.nextafter(a_inf_, a0_))
+    a = jnp.vectorize(functools.partial(_invert_time, depth=depth))(
+        jnp.where(at_rest, 2.0 * u0, s), u0, x
+    )
+    return jnp.where(at_rest, s, a**depth)
+
+
+def _invert_time(s, u0, x, *, depth: int):
+    """The ``a = u^{1/D}`` at which the elapsed time F(a) - F(a0) equals x (scalars).
+
+    The elapsed time is monotone on the bracket between ``a0`` and ``a_inf = s^{1/D}`` (zero at
+    ``a0``, infinite at ``a_inf``), rising in ``a`` for growth and falling for decay; ``sign``
+    turns it into a function rising from ``lower`` to ``upper`` for :func:`nnlab._roots.bisect`.
+    The bracket stops one ulp short of ``a_inf``, where ``F'`` is infinite: a saturated mode then
+    has ``u`` within ``2D`` ulps of ``s`` and a finite (tiny) implicit derivative, where the
+    implicit function theorem's linear solve would otherwise meet ``inf`` and raise.
+    """
     a0 = u0 ** (1.0 / depth)
     a_inf = s ** (1.0 / depth)
+    sign = jnp.sign(a_inf - a0)
+
+    def late(a, args):  # sign * (time to reach a - x)
+        s, f0, x, sign = args
+        return sign * (_antiderivative_general(a, s, depth) - f0 - x)
+
+    a0_, a_inf_ = jax.lax.stop_gradient((a0, a_inf))  # the bracket carries no derivative
+    end = jnp.nextafter(a_inf_, a0_)
+    lower, upper = jnp.minimum(a0_, end), jnp.maximum(a0_, end)
     f0 = _antiderivative_general(a0, s, depth)
-
-    def body(_, bounds):
-        lo, hi = bounds  # lo: side where elapsed time < x (starts at a0); hi: side beyond
-        mid = 0.5 * (lo + hi)
-        before = _antiderivative_general(mid, s, depth) - f0 < x
-        return jnp.where(before, mid, lo), jnp.where(before, hi, mid)
-
-    lo, hi = lax.fori_loop(0, _BISECTION_STEPS, body, (a0, a_inf))
-    a = 0.5 * (lo + hi)
-    return jnp.where(u0 == s, s, a**depth)
+    return _roots.bisect(late, lower, upper, (s, f0, x, sign), steps=_BISECTION_STEPS)
 
 
 def mode_dynamics(s, u0, t, tau=1.0, depth: int = 2):
@@ -174,7 +196,9 @@ def mode_dynamics(s, u0, t, tau=1.0, depth: int = 2):
     * :math:`D \ge 3`: the exact implicit solution
       :math:`t/\tau = \int_{u_0}^{u} \frac{du'}{D u'^{2-2/D}(s-u')} = F(u^{1/D}) - F(u_0^{1/D})`,
       with :math:`F(a) = \int da/(a^{D-1}(s-a^D))` in closed form (partial fractions over the
-      :math:`D`-th roots of unity), inverted for :math:`u` by bisection to machine precision.
+      :math:`D`-th roots of unity), inverted for :math:`u` by 96 halvings of the bracket
+      between :math:`u_0^{1/D}` and :math:`s^{1/D}` (:class:`optimistix.Bisection`), below
+      float64 resolution; ``jax.grad`` through it is exact (implicit function theorem).
 
     Gradient descent with learning rate :math:`\eta` on
     :math:`L = \frac1{2P}\sum_\mu\lVert y_\mu - W_D\cdots W_1 x_\mu\rVert^2` (whitened inputs,

@@ -233,9 +233,9 @@ class Comparison:
         steps); otherwise a ``ValueError`` says which axis disagrees. ``field`` is one name
         or ``(theory_field, simulation_field)``. ``seed_axis=None`` compares seed by seed
         when both records carry the same ``'seed'`` axis (a paired comparison, e.g. a network
-        against its own linearisation from the same initialisation). Other keywords (``tolerance``, ``metric``,
-        labels) go to :class:`Comparison`; ``xlabel`` defaults to the first axis name with
-        the time unit, e.g. ``'time [step]'``.
+        against its own linearisation from the same initialisation). Other keywords
+        (``tolerance``, ``metric``, labels) go to :class:`Comparison`; ``xlabel`` defaults to
+        the first axis name with the time unit, e.g. ``'time [step]'``.
 
         Example:
           >>> import numpy as np
