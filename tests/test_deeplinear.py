@@ -288,6 +288,14 @@ def test_simulation_and_theory_records_compare(x64, key):
         tolerance=0.01,
     )
     assert c.passed and c.axes == ("lr", "mode"), c
+    # The stage figure draws the theory curve and the seed-mean simulation it was given.
+    ax = dl.stages_figure([("lr = 0.02", theory, one)]).axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), theory["mode_strength"][:, 0])
+    np.testing.assert_allclose(
+        ax.lines[1].get_ydata(), np.mean(one["mode_strength"], axis=0)[:: len(one.time) // 40, 0]
+    )
+    with pytest.raises(ValueError, match="panels is empty"):
+        dl.stages_figure([])
 
 
 @pytest.mark.slow

@@ -21,9 +21,9 @@ theory as arrays (:func:`mode_dynamics`, :func:`learning_time`, :func:`mode_velo
 records (:func:`mode_trajectory` -> :class:`ModeTrajectory`, :func:`learning_times` ->
 :class:`LearningTimes`); simulation (:func:`simulate` -> :class:`ModeTrajectory`, with
 :func:`network` and :func:`init_params`); reading records (:func:`crossing_times`,
-:func:`stage_order_violations`); :func:`project_modes` / :func:`weight_product`; the
-datasets :func:`hierarchical_data` and :func:`random_teacher` (from :mod:`nnlab.data`). See
-``docs/deeplinear.md``.
+:func:`stage_order_violations`); the figure :func:`stages_figure`; :func:`project_modes` /
+:func:`weight_product`; the datasets :func:`hierarchical_data` and :func:`random_teacher`
+(from :mod:`nnlab.data`). See ``docs/deeplinear.md``.
 """
 
 from ._data import Dataset as Dataset
@@ -37,6 +37,7 @@ from ._modes import correlations as correlations
 from ._modes import mode_decomposition as mode_decomposition
 from ._modes import project_modes as project_modes
 from ._modes import weight_product as weight_product
+from ._plot import stages_figure as stages_figure
 from ._simulate import init_params as init_params
 from ._simulate import network as network
 from ._simulate import simulate as simulate
@@ -67,5 +68,6 @@ __all__ = [
     "random_teacher",
     "simulate",
     "stage_order_violations",
+    "stages_figure",
     "weight_product",
 ]
