@@ -16,6 +16,11 @@ the form of Lee et al. 2019 (arXiv:1902.06720). The formulas in the docstrings u
 effective rate ``η``: ``lr / n`` for ``'mean'``, ``lr`` for ``'sum'``. :func:`gradient_flow`
 takes its loss as given (write the ``1/n`` into it).
 
+Trajectories as records: :func:`mse_trajectory` gives the outputs and losses of the GD or
+gradient-flow prediction at several times as an :class:`MSETrajectory` (an
+:class:`nnlab.Record` over ``'time'``), and :func:`network_trajectory` gives a
+:mod:`nnlab.train` run in the same layout, for :meth:`nnlab.evaluate.Comparison.from_records`.
+
 Non-positive-definite kernels never fail silently: outside ``jax.jit`` they raise a
 ``ValueError`` that names the kernel and suggests a ridge; inside ``jit`` the outputs are NaN.
 """
@@ -33,11 +38,15 @@ from ._likelihood import log_marginal_likelihood as log_marginal_likelihood
 from ._regression import GPPosterior as GPPosterior
 from ._regression import gp_posterior as gp_posterior
 from ._regression import kernel_regression as kernel_regression
+from ._trajectory import MSETrajectory as MSETrajectory
+from ._trajectory import mse_trajectory as mse_trajectory
+from ._trajectory import network_trajectory as network_trajectory
 
 __all__ = [
     "EnsemblePrediction",
     "GPPosterior",
     "HyperparameterFit",
+    "MSETrajectory",
     "TrainTestPrediction",
     "ensemble_mse",
     "fit_hyperparameters",
@@ -48,4 +57,6 @@ __all__ = [
     "kernel_regression",
     "log_marginal_likelihood",
     "max_learning_rate",
+    "mse_trajectory",
+    "network_trajectory",
 ]
