@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnlab import _checks
+from nnlab.record import Record
 
 from ._lanczos import _lanczos, check_num_iters, raise_if_not_symmetric
 from ._operator import CurvatureOperator, check_operator
@@ -26,12 +27,39 @@ class Quadrature(NamedTuple):
     weights: jax.Array
 
 
-class SpectralDensity(NamedTuple):
-    """``density`` on ``grid`` (a probability density in ``λ``) and its ``quadrature``."""
+class SpectralDensity(Record):
+    """A smoothed spectral density on a grid of eigenvalues, as an :class:`nnlab.Record`.
 
-    grid: jax.Array
-    density: jax.Array
-    quadrature: Quadrature
+    Variables:
+      density: ``("eigenvalue",)``, a probability density in ``λ`` on the grid (the
+        coordinates of ``"eigenvalue"``).
+      nodes, weights: ``("probe", "node")``, the Gauss quadrature it was smoothed from.
+
+    ``grid`` and ``quadrature`` give the coordinates and a :class:`Quadrature`. The Lanczos
+    estimate (:func:`spectral_density`) and the dense reference
+    (:func:`eigenvalue_density`) line up along ``"eigenvalue"`` in
+    :meth:`nnlab.evaluate.Comparison.from_records`.
+    """
+
+    @classmethod
+    def create(cls, grid, density, quadrature: Quadrature, sigma) -> SpectralDensity:
+        return cls(
+            {
+                "density": (("eigenvalue",), density),
+                "nodes": (("probe", "node"), quadrature.nodes),
+                "weights": (("probe", "node"), quadrature.weights),
+            },
+            coords={"eigenvalue": grid},
+            meta={"sigma": None if _checks.is_traced(sigma) else float(sigma)},
+        )
+
+    @property
+    def grid(self) -> jax.Array:
+        return self.coords["eigenvalue"]
+
+    @property
+    def quadrature(self) -> Quadrature:
+        return Quadrature(self["nodes"], self["weights"])
 
 
 def lanczos_quadrature(
@@ -152,4 +180,26 @@ def spectral_density(
         raise ValueError(str(err).replace("must be > 0", "must be a positive float")) from None
     grid = _check_grid(grid)
     quad = lanczos_quadrature(op, key, num_iters=num_iters, num_probes=num_probes)
-    return SpectralDensity(grid, gaussian_broadening(quad, grid, sigma), quad)
+    return SpectralDensity.create(grid, gaussian_broadening(quad, grid, sigma), quad, sigma)
+
+
+def eigenvalue_density(eigenvalues: jax.Array, grid: jax.Array, *, sigma: float) -> SpectralDensity:
+    r"""The density of known eigenvalues, smoothed as :func:`spectral_density` smooths.
+
+    ``φ_σ(t) = (1/P) Σ_j g_σ(t − λ_j)``: the quantity :func:`spectral_density` estimates, as
+    one exact "quadrature" with nodes ``λ_j`` and weights ``1/P`` (:func:`gaussian_broadening`).
+    The dense reference for SLQ on small operators (eigenvalues from
+    :func:`dense_eigenpairs`).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> grid = jnp.linspace(-1.0, 2.0, 301)
+      >>> d = eigenvalue_density(jnp.array([0.0, 1.0]), grid, sigma=0.1)
+      >>> round(float(jnp.trapezoid(d.density, grid)), 4)
+      1.0
+    """
+    lam = _checks.finite_array(eigenvalues, "eigenvalues", ndim=1, shape_hint="(P,)")
+    _checks.real(sigma, "sigma", positive=True, fix="sigma is the broadening width (> 0).")
+    grid = _check_grid(grid)
+    quad = Quadrature(lam[None], jnp.full((1, lam.shape[0]), 1.0 / lam.shape[0], lam.dtype))
+    return SpectralDensity.create(grid, gaussian_broadening(quad, grid, sigma), quad, sigma)

@@ -1,9 +1,9 @@
-r"""Lanczos tridiagonalisation with full reorthogonalisation, and extremal eigenpairs."""
+r"""Lanczos tridiagonalisation with full reorthogonalisation."""
 
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +12,6 @@ import numpy as np
 from nnlab import _checks
 
 from ._operator import CurvatureOperator, check_operator
-
-Which = Literal["largest", "smallest", "magnitude"]
 
 
 class LanczosResult(NamedTuple):
@@ -198,72 +196,3 @@ def lanczos(
     res, asym = _lanczos(op, key, num_iters, v0)
     raise_if_not_symmetric(asym, "op", op.dtype)
     return res
-
-
-class Eigenpairs(NamedTuple):
-    """``eigenvalues (k,)`` (ordered as requested) and ``eigenvectors (k, P)`` (unit rows)."""
-
-    eigenvalues: jax.Array
-    eigenvectors: jax.Array
-
-
-def _order(theta, which):
-    if which == "largest":
-        return jnp.argsort(-theta)
-    if which == "smallest":
-        return jnp.argsort(theta)
-    return jnp.argsort(-jnp.abs(theta))
-
-
-def top_eigenpairs(
-    op: CurvatureOperator,
-    key: jax.Array,
-    k: int = 1,
-    *,
-    num_iters: int | None = None,
-    which: Which = "largest",
-    v0: jax.Array | None = None,
-) -> Eigenpairs:
-    r"""The ``k`` extremal eigenpairs of ``op`` from the Ritz pairs of a Lanczos run.
-
-    With ``T = S Θ Sᵀ`` the eigendecomposition of the Lanczos tridiagonal matrix, the Ritz
-    values ``θ_i`` approximate eigenvalues of ``M`` and the Ritz vectors ``Vᵀ s_i`` its
-    eigenvectors; extremal ones converge first, at a rate set by the relative gap to the
-    rest of the spectrum (Kaniel-Paige-Saad bounds; Golub & Van Loan §10.1.5). This is how
-    PyHessian and Ghorbani et al. (2019, arXiv:1901.10159) compute the top of a network's
-    Hessian spectrum.
-
-    Args:
-      op: the symmetric operator.
-      key: PRNG key of the Lanczos start vector.
-      k: number of eigenpairs.
-      num_iters: Lanczos steps (``>= k``); default ``min(dim, max(2k + 20, 30))``.
-      which: ``'largest'`` (algebraic), ``'smallest'`` or ``'magnitude'``.
-      v0: optional start vector (warm start).
-
-    Returns:
-      :class:`Eigenpairs`; ``op.unravel(eigenvectors[i])`` is the i-th as a pytree.
-
-    Example:
-      >>> import jax, jax.numpy as jnp
-      >>> from nnlab.curvature import matrix_operator
-      >>> a = jnp.diag(jnp.array([3.0, -5.0, 1.0, 2.0]))
-      >>> pairs = top_eigenpairs(matrix_operator(a), jax.random.key(0), 2, num_iters=4)
-      >>> pairs.eigenvalues.round(4).tolist()
-      [3.0, 2.0]
-    """
-    check_operator(op)
-    _checks.choice(which, "which", ("largest", "smallest", "magnitude"))
-    k = _checks.integer(k, "k", minimum=None)
-    if not 1 <= k <= op.dim:
-        raise ValueError(f"k must be an int in [1, {op.dim}], got {k!r}.")
-    if num_iters is None:
-        num_iters = min(op.dim, max(2 * k + 20, 30))
-    num_iters = check_num_iters(num_iters, op.dim)
-    if num_iters < k:
-        raise ValueError(f"num_iters must be >= k={k}, got {num_iters}.")
-    res = lanczos(op, key, num_iters, v0=v0)
-    theta, s = jnp.linalg.eigh(res.tridiagonal())
-    idx = _order(theta, which)[:k]
-    vectors = s[:, idx].T @ res.basis
-    return Eigenpairs(theta[idx], vectors)

@@ -1,14 +1,19 @@
-r"""Sharpness (top Hessian eigenvalue) as an observable of :func:`nnlab.train.train`."""
+r"""Sharpness (top Hessian or Gauss-Newton eigenvalue) as an observable of
+:func:`nnlab.train.train`."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import jax
 
 from nnlab import _checks
 from nnlab.train import Observable
 
-from ._lanczos import top_eigenpairs
-from ._operator import hessian_operator
+from ._eigen import top_eigenvalue
+from ._operator import gauss_newton_operator, hessian_operator
+
+_OPERATORS = {"hessian": hessian_operator, "gauss_newton": gauss_newton_operator}
 
 
 def sharpness(
@@ -16,19 +21,23 @@ def sharpness(
     loss="mse",
     loss_normalization="mean",
     num_iters: int = 20,
+    matrix: Literal["hessian", "gauss_newton"] = "hessian",
     wrt=None,
     batch_size: int | None = None,
     seed: int = 0,
 ) -> Observable:
-    r"""The largest Hessian eigenvalue of the training loss, logged during training.
+    r"""The largest eigenvalue of the training loss's Hessian, logged during training.
 
-    ``λ_max(∇²L(θ_t))`` on ``data.x_train, data.y_train`` by a ``num_iters``-step Lanczos run
-    (:func:`top_eigenpairs`) from a fixed random start. Lanczos converges to ``λ_max`` much
-    faster than power iteration for the same number of Hessian-vector products (error
-    ``~ exp(−4 m √(gap/spread))`` against ``(λ₂/λ₁)^{2m}``), so ~20 products suffice for the
-    edge-of-stability plots of Cohen et al. (2021, arXiv:2103.00065), where gradient descent
-    at rate ``η`` drives the sharpness to ``2/η``. The loss must be the one being trained
-    (same ``loss`` and ``loss_normalization`` as in :func:`nnlab.train.train`).
+    ``λ_max(∇²L(θ_t))`` on ``data.x_train, data.y_train`` by :func:`top_eigenvalue`, a
+    ``num_iters``-step Lanczos run from a fixed random start. Lanczos converges to
+    ``λ_max`` much faster than power iteration for the same number of Hessian-vector products
+    (error ``~ exp(−4 m √(gap/spread))`` against ``(λ₂/λ₁)^{2m}``), so ~20 products suffice
+    for the edge-of-stability plots of Cohen et al. (2021, arXiv:2103.00065), where gradient
+    descent at rate ``η`` drives the sharpness to ``2/η`` (:func:`stability_threshold`,
+    :func:`edge_of_stability`). With ``matrix='gauss_newton'`` it logs the top of the
+    Gauss-Newton matrix instead (for MSE with the mean loss, ``λ_max`` of the eNTK over
+    ``n``). The loss must be the one being trained (same ``loss`` and
+    ``loss_normalization`` as in :func:`nnlab.train.train`).
 
     The observable API computes each log from the current parameters and the state made
     at initialisation only, so the Lanczos run cannot be warm-started from the previous
@@ -36,7 +45,9 @@ def sharpness(
 
     Args:
       loss, loss_normalization: as in :func:`nnlab.train.train`.
-      num_iters: Lanczos steps (Hessian-vector products) per log.
+      num_iters: Lanczos steps (matrix-vector products) per log, capped at the dimension.
+      matrix: ``'hessian'`` (:func:`hessian_operator`) or ``'gauss_newton'``
+        (:func:`gauss_newton_operator`).
       wrt: restrict to a subset of the parameters (see :func:`restrict`).
       batch_size: chunk size over the training data (memory bound).
       seed: seed of the start vector.
@@ -55,11 +66,13 @@ def sharpness(
     """
     num_iters = _checks.integer(num_iters, "num_iters")
     seed = _checks.integer(seed, "seed", minimum=0)
+    _checks.choice(matrix, "matrix", tuple(_OPERATORS))
     if batch_size is not None:
         batch_size = _checks.integer(batch_size, "batch_size")
+    make = _OPERATORS[matrix]
 
     def compute(state, apply_fn, params, data):
-        op = hessian_operator(
+        op = make(
             apply_fn,
             params,
             data.x_train,
@@ -69,7 +82,6 @@ def sharpness(
             wrt=wrt,
             batch_size=batch_size,
         )
-        m = min(num_iters, op.dim)
-        return top_eigenpairs(op, jax.random.key(seed), 1, num_iters=m).eigenvalues[0]
+        return top_eigenvalue(op, jax.random.key(seed), num_iters=num_iters)
 
     return Observable(init=lambda apply_fn, params0, data: None, compute=compute)

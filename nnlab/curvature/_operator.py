@@ -2,7 +2,8 @@ r"""Curvature matrices of a training loss as matrix-free linear operators on fla
 
 A :class:`CurvatureOperator` is ``v ↦ M v`` for a symmetric ``P x P`` matrix ``M`` (the
 Hessian or the Gauss-Newton matrix of ``L(θ) = loss(apply_fn(θ, X), Y)``), acting on the
-flat vector of the selected parameters (:func:`jax.flatten_util.ravel_pytree` order).
+flat vector of the selected parameters (:func:`jax.flatten_util.ravel_pytree` order); the
+empirical NTK (:func:`nnlab.curvature.ntk_operator`) acts on flat output vectors instead.
 Products are computed without forming ``M``: forward-over-reverse for the Hessian
 (Pearlmutter 1994), jvp / vjp through the network for the Gauss-Newton matrix (Schraudolph
 2002), accumulated over chunks of the data with ``lax.scan`` so that the memory does not
@@ -25,14 +26,15 @@ from nnlab.train import make_loss
 
 
 class CurvatureOperator(NamedTuple):
-    """A symmetric linear operator ``v ↦ M v`` on flat parameter vectors.
+    """A symmetric linear operator ``v ↦ M v`` on flat vectors.
 
     Attributes:
       matvec: ``(P,) -> (P,)``, the product with the matrix.
-      dim: ``P``, the number of selected parameters.
+      dim: ``P``, the number of selected parameters (or of outputs, for the eNTK).
       dtype: dtype of the flat vectors.
       unravel: ``(P,) -> params`` pytree, zero on the leaves that are not selected (so an
-        eigenvector is a direction in the full parameter space).
+        eigenvector is a direction in the full parameter space); for the eNTK, ``(P,) ->``
+        the outputs' shape ``(N, *out)``.
     """
 
     matvec: Callable[[jax.Array], jax.Array]
@@ -148,20 +150,25 @@ def restrict(params: Any, wrt=None):
     return flat, merge, unravel
 
 
+def check_examples(name: str, a) -> None:
+    """``a`` is an array with a non-empty leading example axis and (if concrete) finite."""
+    if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+        raise TypeError(f"{name} must be an array, got {type(a).__name__}.")
+    if a.ndim < 1:
+        raise ValueError(f"{name} must have a leading example axis, got shape {a.shape}.")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one example, got shape {a.shape}.")
+    if (
+        not _checks.is_traced(a)
+        and jnp.issubdtype(a.dtype, jnp.inexact)
+        and not bool(np.all(np.isfinite(np.asarray(a))))
+    ):
+        raise ValueError(f"{name} contains NaN or inf; clean the data first.")
+
+
 def _check_data(x, y):
-    for name, a in (("x", x), ("y", y)):
-        if not hasattr(a, "shape") or not hasattr(a, "dtype"):
-            raise TypeError(f"{name} must be an array, got {type(a).__name__}.")
-        if a.ndim < 1:
-            raise ValueError(f"{name} must have a leading example axis, got shape {a.shape}.")
-        if a.shape[0] == 0:
-            raise ValueError(f"{name} must have at least one example, got shape {a.shape}.")
-        if (
-            not _checks.is_traced(a)
-            and jnp.issubdtype(a.dtype, jnp.inexact)
-            and not bool(np.all(np.isfinite(np.asarray(a))))
-        ):
-            raise ValueError(f"{name} contains NaN or inf; clean the data first.")
+    check_examples("x", x)
+    check_examples("y", y)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x and y must have the same number of examples, got {x.shape[0]} and {y.shape[0]}."
@@ -201,7 +208,13 @@ def _accumulate(per_chunk, x, y, batch_size, normalization, dim, dtype):
     return acc
 
 
-def _setup(apply_fn, params, x, y, loss, loss_normalization, wrt, batch_size):
+def _loss_operator(product, apply_fn, params, x, y, loss, loss_normalization, wrt, batch_size):
+    r"""The operator ``v ↦ Σ_c w_c product(ℓ, f_c, θ, v, y_c)`` over data chunks ``c``.
+
+    ``ℓ`` is the loss of :func:`nnlab.train.make_loss`, ``f_c(q)`` the network's outputs on
+    chunk ``c`` at the flat selected parameters ``q`` and ``θ`` the point; ``product`` returns
+    one chunk's matrix-vector product.
+    """
     if not callable(apply_fn):
         raise TypeError(f"apply_fn must be callable, got {type(apply_fn).__name__}.")
     _check_data(x, y)
@@ -210,7 +223,25 @@ def _setup(apply_fn, params, x, y, loss, loss_normalization, wrt, batch_size):
     _chunks(x.shape[0], batch_size)
     loss_fn = make_loss(loss, loss_normalization)
     flat, merge, unravel = restrict(params, wrt)
-    return loss_fn, flat, merge, unravel, batch_size
+
+    def matvec(v):
+        def per_chunk(xc, yc):
+            return product(loss_fn, lambda q: apply_fn(merge(q), xc), flat, v, yc)
+
+        return _accumulate(per_chunk, x, y, batch_size, loss_normalization, flat.size, flat.dtype)
+
+    return CurvatureOperator(matvec, int(flat.size), flat.dtype, unravel)
+
+
+def _hessian_product(loss_fn, f, flat, v, y):
+    return hvp(lambda q: loss_fn(f(q), y), flat, v)
+
+
+def _gauss_newton_product(loss_fn, f, flat, v, y):
+    out, jv = jax.jvp(f, (flat,), (v,))
+    h_jv = hvp(lambda g: loss_fn(g, y), out, jv)
+    _, vjp = jax.vjp(f, flat)
+    return vjp(h_jv)[0]
 
 
 def hessian_operator(
@@ -252,17 +283,9 @@ def hessian_operator(
       >>> op.matvec(jnp.array([1.0, 0.0])).tolist()  # H = XᵀX / n
       [0.5, 0.0]
     """
-    loss_fn, flat, merge, unravel, batch_size = _setup(
-        apply_fn, params, x, y, loss, loss_normalization, wrt, batch_size
+    return _loss_operator(
+        _hessian_product, apply_fn, params, x, y, loss, loss_normalization, wrt, batch_size
     )
-
-    def matvec(v):
-        def per_chunk(xc, yc):
-            return hvp(lambda q: loss_fn(apply_fn(merge(q), xc), yc), flat, v)
-
-        return _accumulate(per_chunk, x, y, batch_size, loss_normalization, flat.size, flat.dtype)
-
-    return CurvatureOperator(matvec, int(flat.size), flat.dtype, unravel)
 
 
 def gauss_newton_operator(
@@ -283,29 +306,17 @@ def gauss_newton_operator(
     a vjp, never forming ``J``. It is the Hessian minus the term with second derivatives of
     the network, and positive semi-definite for a convex loss. For ``loss='mse'`` with mean
     normalisation ``G = JᵀJ / n``, whose nonzero eigenvalues are those of the empirical NTK
-    ``J Jᵀ`` divided by ``n`` (Jacot et al. 2018, arXiv:1806.07572); for cross-entropy
-    ``∇²_f ℓ`` is ``(diag p − p pᵀ)/n`` per example.
+    ``J Jᵀ`` (:func:`ntk_operator`) divided by ``n`` (Jacot et al. 2018, arXiv:1806.07572);
+    for cross-entropy ``∇²_f ℓ`` is ``(diag p − p pᵀ)/n`` per example.
 
     Args: as :func:`hessian_operator`.
 
     Returns:
       A :class:`CurvatureOperator`.
     """
-    loss_fn, flat, merge, unravel, batch_size = _setup(
-        apply_fn, params, x, y, loss, loss_normalization, wrt, batch_size
+    return _loss_operator(
+        _gauss_newton_product, apply_fn, params, x, y, loss, loss_normalization, wrt, batch_size
     )
-
-    def matvec(v):
-        def per_chunk(xc, yc):
-            fn = lambda q: apply_fn(merge(q), xc)  # noqa: E731
-            out, jv = jax.jvp(fn, (flat,), (v,))
-            h_jv = hvp(lambda f: loss_fn(f, yc), out, jv)
-            _, vjp = jax.vjp(fn, flat)
-            return vjp(h_jv)[0]
-
-        return _accumulate(per_chunk, x, y, batch_size, loss_normalization, flat.size, flat.dtype)
-
-    return CurvatureOperator(matvec, int(flat.size), flat.dtype, unravel)
 
 
 def matrix_operator(matrix: jax.Array) -> CurvatureOperator:
@@ -361,6 +372,6 @@ def dense(op: CurvatureOperator) -> jax.Array:
 def check_operator(op) -> None:
     if not isinstance(op, CurvatureOperator):
         raise TypeError(
-            "op must be a CurvatureOperator (from hessian_operator, gauss_newton_operator or "
-            f"matrix_operator), got {type(op).__name__}."
+            "op must be a CurvatureOperator (from hessian_operator, gauss_newton_operator, "
+            f"ntk_operator or matrix_operator), got {type(op).__name__}."
         )

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from nnlab import _checks
 from nnlab.empirical import empirical_ntk
 
 
@@ -49,44 +50,35 @@ def _tree_sq_norm(tree):
 
 
 def ntk_top_eigenvalue(x=None, *, iters: int = 30, seed: int = 0) -> Observable:
-    r"""Largest eigenvalue of the empirical NTK on a probe batch, by power iteration.
+    r"""Largest eigenvalue of the empirical NTK on a probe batch, by Lanczos.
 
     With ``J = ∂ vec f(θ, X) / ∂θ`` (all outputs of all probe points flattened) the eNTK is
-    ``Θ = J Jᵀ`` (Jacot et al. 2018, arXiv:1806.07572). Each iteration applies ``Θ v = J (Jᵀ
-    v)`` as one vjp and one jvp, so the kernel is never formed; ``λ_max`` is the Rayleigh
-    quotient ``vᵀΘv`` after ``iters`` normalised iterations from a fixed random start. The
-    error decays like ``(λ_2/λ_1)^{2·iters}``. This is the sharpness-like quantity of the
-    catapult / edge-of-stability analyses (Lewkowycz et al. 2020, arXiv:2003.02218).
+    ``Θ = J Jᵀ`` (Jacot et al. 2018, arXiv:1806.07572). ``λ_max(Θ)`` is
+    :func:`nnlab.curvature.top_eigenvalue` of :func:`nnlab.curvature.ntk_operator`: ``iters``
+    Lanczos steps (capped at ``N · out``, where the result is exact to rounding), each
+    applying ``Θ v = J (Jᵀ v)`` as one vjp and one jvp, so the kernel is never formed. The
+    same routine gives the sharpness (:func:`nnlab.curvature.sharpness`). This is the
+    sharpness-like quantity of the catapult / edge-of-stability analyses (Lewkowycz et al.
+    2020, arXiv:2003.02218); for MSE with the mean loss the top of the Gauss-Newton matrix
+    is ``λ_max(Θ)/N``.
 
     Args:
       x: probe inputs; ``None`` uses ``data.x_probe`` (or ``data.x_train`` without one).
-      iters: power iterations.
+      iters: Lanczos steps (kernel-vector products).
       seed: seed of the fixed start vector.
 
     Returns:
       An :class:`Observable` giving a scalar per log step.
     """
-    if not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"iters must be a positive int, got {iters!r}.")
+    # nnlab.curvature imports nnlab.train (make_loss, Observable): import it when called.
+    from nnlab.curvature import ntk_operator, top_eigenvalue
+
+    iters = _checks.integer(iters, "iters")
+    seed = _checks.integer(seed, "seed", minimum=0)
 
     def compute(state, apply_fn, params, data):
-        xp = _probe(data, x)
-        f = lambda p: apply_fn(p, xp).reshape(-1)  # noqa: E731
-        out, f_jvp = jax.linearize(f, params)
-        f_vjp = jax.linear_transpose(f_jvp, params)
-
-        def ntk_vp(v):
-            return f_jvp(f_vjp(v)[0])
-
-        v0 = jax.random.normal(jax.random.key(seed), out.shape, out.dtype)
-        v0 = v0 / jnp.linalg.norm(v0)
-
-        def body(_, v):
-            w = ntk_vp(v)
-            return w / jnp.linalg.norm(w)
-
-        v = jax.lax.fori_loop(0, iters, body, v0)
-        return jnp.vdot(v, ntk_vp(v))
+        op = ntk_operator(apply_fn, params, _probe(data, x))
+        return top_eigenvalue(op, jax.random.key(seed), num_iters=iters)
 
     return Observable(init=lambda apply_fn, params0, data: None, compute=compute)
 
