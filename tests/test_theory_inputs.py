@@ -18,6 +18,7 @@ import pytest
 from nnlab import curvature as cv
 from nnlab import deeplinear as dl
 from nnlab import finitewidth as fw
+from nnlab import layers as nl
 from nnlab import meanfield as mf
 from nnlab import predict, spectral
 from nnlab import quadratic as nq
@@ -58,6 +59,7 @@ def _lin(p, x):
 
 # finitewidth
 X_FW = jnp.ones(3)
+NET_FW = nl.serial(nl.Dense(8, 1.0, 0.0, "standard"), nl.Tanh(), nl.Dense(8, 1.0, 0.0, "standard"))
 
 # meanfield
 EYE2 = jnp.eye(2)
@@ -551,10 +553,10 @@ CASES = [
         r"\bc_w\b",
     ),
     (
-        "finite_width_recursion-c_w-negative",
+        "finite_width_recursion-W_std-negative",
         lambda: fw.finite_width_recursion(jnp.tanh, 1.0, 3, -1.0, 0.0),
         ValueError,
-        r"\bc_w\b",
+        r"\bW_std\b",
     ),
     (
         "kernel_recursion-c_b-negative",
@@ -563,10 +565,10 @@ CASES = [
         r"\bc_b\b",
     ),
     (
-        "finite_width_recursion-c_b-nan",
+        "finite_width_recursion-b_std-nan",
         lambda: fw.finite_width_recursion(jnp.tanh, 1.0, 3, 1.0, NAN),
         ValueError,
-        r"\bc_b\b",
+        r"\bb_std\b",
     ),
     (
         "finite_width_recursion-k1-negative",
@@ -635,36 +637,40 @@ CASES = [
         r"\ba_plus\b",
     ),
     (
-        "sample_preactivations-c_w-negative",
-        lambda: fw.sample_preactivations(KEY, jnp.tanh, X_FW, 2, 8, -1.0, 0.0, n_networks=4),
-        ValueError,
-        r"\bc_w\b",
+        "sample_preactivations-network-function",
+        lambda: fw.sample_preactivations(KEY, jnp.tanh, X_FW, n_networks=4),
+        TypeError,
+        r"\bnetwork\b",
     ),
     (
-        "sample_preactivations-width-zero",
-        lambda: fw.sample_preactivations(KEY, jnp.tanh, X_FW, 2, 0, 1.0, 0.0, n_networks=4),
+        "sample_preactivations-network-mup",
+        lambda: fw.sample_preactivations(
+            KEY, nl.serial(nl.Dense(8, 1.0, 0.0, "mup"), nl.Tanh(), nl.Dense(8)), X_FW, n_networks=4
+        ),
         ValueError,
-        r"\bwidth\b",
+        r"\bnetwork\b",
+    ),
+    (
+        "sample_preactivations-n_networks-zero",
+        lambda: fw.sample_preactivations(KEY, NET_FW, X_FW, n_networks=0),
+        ValueError,
+        r"\bn_networks\b",
     ),
     (
         "sample_preactivations-key-int",
-        lambda: fw.sample_preactivations(0, jnp.tanh, X_FW, 2, 8, 1.0, 0.0, n_networks=4),
+        lambda: fw.sample_preactivations(0, NET_FW, X_FW, n_networks=4),
         TypeError,
         r"\bkey\b",
     ),
     (
         "sample_preactivations-x-nan",
-        lambda: fw.sample_preactivations(
-            KEY, jnp.tanh, X_FW.at[0].set(NAN), 2, 8, 1.0, 0.0, n_networks=4
-        ),
+        lambda: fw.sample_preactivations(KEY, NET_FW, X_FW.at[0].set(NAN), n_networks=4),
         ValueError,
         r"\bx\b",
     ),
     (
         "sample_preactivations-method",
-        lambda: fw.sample_preactivations(
-            KEY, jnp.tanh, X_FW, 2, 8, 1.0, 0.0, n_networks=4, method="fast"
-        ),
+        lambda: fw.sample_preactivations(KEY, NET_FW, X_FW, n_networks=4, method="fast"),
         ValueError,
         r"\bmethod\b",
     ),
@@ -1094,9 +1100,7 @@ ACCEPTS_NUMPY_INTS = [
     ("scale_invariant_kurtosis-depth", lambda: fw.scale_invariant_kurtosis(I(3), I(10))),
     (
         "sample_preactivations-sizes",
-        lambda: fw.sample_preactivations(
-            KEY, jnp.tanh, X_FW, I(2), I(4), 1.0, 0.0, n_networks=I(4), chunk_size=I(2)
-        ),
+        lambda: fw.sample_preactivations(KEY, NET_FW, X_FW, n_networks=I(4), chunk_size=I(2)),
     ),
     (
         "second_moment_estimate-n_batches",

@@ -112,3 +112,9 @@ def _jvp_ones(fn):
         return jax.jvp(fn, (x,), (jnp.ones_like(x),))[1]
 
     return fn_prime
+
+
+def he4(x):
+    """The probabilists' Hermite polynomial ``He_4(x) = x⁴ - 6x² + 3``."""
+    x2 = x * x
+    return x2 * x2 - 6.0 * x2 + 3.0
