@@ -64,8 +64,8 @@ NET_FW = nl.serial(nl.Dense(8, 1.0, 0.0, "standard"), nl.Tanh(), nl.Dense(8, 1.0
 # meanfield
 EYE2 = jnp.eye(2)
 W_MF = jnp.ones((2, 4))
-PARTICLES = mf.Particles(jnp.ones(4), jnp.ones((4, 2)))
-X_MF = jnp.ones((4, 2))
+X_MF, Y_MF = jnp.ones((4, 2)), jnp.ones((4, 1))
+A_MF, WS_MF = jnp.ones(4), jnp.ones((4, 2))  # particles (a_i, w_i)
 
 # deeplinear
 DATA = dl.hierarchical_data(2)
@@ -721,10 +721,10 @@ CASES = [
         r"\blr\b",
     ),
     (
-        "saad_solla_ode-dalpha-inf",
-        lambda: mf.saad_solla_ode(EYE2, 0.1 * EYE2, EYE2, lr=0.5, alpha_max=1.0, dalpha=INF),
+        "saad_solla_ode-rtol-inf",
+        lambda: mf.saad_solla_ode(EYE2, 0.1 * EYE2, EYE2, lr=0.5, alpha_max=1.0, rtol=INF),
         ValueError,
-        r"\bdalpha\b",
+        r"\brtol\b",
     ),
     (
         "saad_solla_rhs-q-nonsymmetric",
@@ -772,49 +772,62 @@ CASES = [
         r"\bw0\b",
     ),
     (
-        "init_particles-a_std-nan",
-        lambda: mf.init_particles(KEY, 4, 2, a_std=NAN),
+        "meanfield_network-W_std-nan",
+        lambda: mf.meanfield_network(4, W_std=NAN),
         ValueError,
-        r"\ba_std\b",
+        r"\bW_std\b",
     ),
-    ("init_particles-key-int", lambda: mf.init_particles(0, 4, 2), TypeError, r"\bkey\b"),
     (
-        "particle_gradient_flow-dt-inf",
+        "meanfield_network-n_particles-zero",
+        lambda: mf.meanfield_network(0),
+        ValueError,
+        r"\bn_particles\b",
+    ),
+    (
+        "particle_gradient_flow-lr-inf",
         lambda: mf.particle_gradient_flow(
-            PARTICLES, X_MF, jnp.ones(4), dt=INF, n_steps=2, n_records=2
+            KEY, X_MF, Y_MF, n_particles=4, lr=INF, n_steps=2, n_records=2
         ),
         ValueError,
-        r"\bdt\b",
+        r"\blr\b",
     ),
     (
         "particle_gradient_flow-key-int",
-        lambda: mf.particle_gradient_flow(
-            PARTICLES, X_MF, jnp.ones(4), dt=0.1, n_steps=2, n_records=2, batch_size=2, key=0
-        ),
+        lambda: mf.particle_gradient_flow(0, X_MF, Y_MF, n_particles=4, lr=0.1, n_steps=2),
         TypeError,
         r"\bkey\b",
     ),
     (
-        "meanfield_apply-x-nan",
-        lambda: mf.meanfield_apply(PARTICLES, X_MF.at[0, 0].set(NAN)),
+        "particle_gradient_flow-x-nan",
+        lambda: mf.particle_gradient_flow(
+            KEY, X_MF.at[0, 0].set(NAN), Y_MF, n_particles=4, lr=0.1, n_steps=2
+        ),
         ValueError,
         r"\bx\b",
     ),
     (
-        "meanfield_velocity-y-nan",
-        lambda: mf.meanfield_velocity(PARTICLES, X_MF, jnp.ones(4).at[0].set(NAN)),
+        "particle_gradient_flow-y-nan",
+        lambda: mf.particle_gradient_flow(
+            KEY, X_MF, Y_MF.at[0].set(NAN), n_particles=4, lr=0.1, n_steps=2
+        ),
         ValueError,
         r"\by\b",
     ),
     (
-        "meanfield_apply-particles-nan",
-        lambda: mf.meanfield_apply(mf.Particles(jnp.ones(4) * NAN, jnp.ones((4, 2))), X_MF),
+        "particles-params-array",
+        lambda: mf.particles(jnp.ones(3)),
+        TypeError,
+        r"\bparams\b",
+    ),
+    (
+        "particle_density-a-nan",
+        lambda: mf.particle_density(A_MF * NAN, WS_MF),
         ValueError,
-        r"\bparticles\b",
+        r"\ba\b",
     ),
     (
         "particle_density-bins-zero",
-        lambda: mf.particle_density(PARTICLES, bins=0),
+        lambda: mf.particle_density(A_MF, WS_MF, bins=0),
         ValueError,
         r"\bbins\b",
     ),
@@ -1114,9 +1127,14 @@ ACCEPTS_NUMPY_INTS = [
         "committee_online_sgd-n_steps",
         lambda: mf.committee_online_sgd(KEY, W_MF, W_MF, lr=0.5, n_steps=I(4), n_records=I(3)),
     ),
-    ("init_particles-sizes", lambda: mf.init_particles(KEY, I(4), I(2))),
-    ("particle_density-bins", lambda: mf.particle_density(PARTICLES, bins=I(3))),
-    ("meanfield_apply-chunk_size", lambda: mf.meanfield_apply(PARTICLES, X_MF, chunk_size=I(2))),
+    ("meanfield_network-n_particles", lambda: mf.meanfield_network(I(4))),
+    ("particle_density-bins", lambda: mf.particle_density(A_MF, WS_MF, bins=I(3))),
+    (
+        "particle_gradient_flow-sizes",
+        lambda: mf.particle_gradient_flow(
+            KEY, X_MF, Y_MF, n_particles=I(4), lr=0.1, n_steps=I(2), n_records=I(2)
+        ),
+    ),
     ("UVModel-n", lambda: nq.UVModel(I(4)).simulate(nq.UVModel(4).init(KEY), 0.1, I(2))),
     (
         "uv_phase_diagram-seeds-steps",

@@ -25,36 +25,37 @@ joint covariance ``C = [[Q, R], [Rᵀ, T]]`` of ``(λ, ν)``. The generalisation
 from __future__ import annotations
 
 import functools
-import math
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from nnlab import _checks
+from nnlab.record import Record
 
 from ._erf_integrals import _i3, _i4, check_psd
 
 
-class OrderParameters(NamedTuple):
-    """Trajectory of the order parameters at recorded times.
+class OrderParameters(Record):
+    r"""Order parameters of a soft committee machine over ``time = α = steps / D``.
 
-    Attributes:
-      alpha: times ``α = steps / D``, shape ``(n_records,)``.
-      q: student-student overlaps ``Q``, shape ``(n_records, K, K)``.
-      r: student-teacher overlaps ``R``, shape ``(n_records, K, M)``.
-      eg: generalisation error ``ε_g(Q, R, T)``, shape ``(n_records,)``.
+    Variables (``*lead`` = ``('seed',)`` for an ensemble of simulations, nothing for one run
+    or the ODE):
+
+    * ``q`` ``(*lead, 'time', 'student', 'student2')``: ``Q = w wᵀ/D``;
+    * ``r`` ``(*lead, 'time', 'student', 'teacher')``: ``R = w vᵀ/D``;
+    * ``eg`` ``(*lead, 'time')``: the generalisation error ``ε_g(Q, R, T)``;
+    * ``t`` ``('teacher', 'teacher2')``: ``T = v vᵀ/D`` (fixed).
+
+    ``meta['time_unit'] == 'alpha'``; ``alpha`` is the ``time`` coordinate.
     """
 
-    alpha: jax.Array
-    q: jax.Array
-    r: jax.Array
-    eg: jax.Array
+    @property
+    def alpha(self):
+        return self.time
 
 
-def _float(x, argname: str = "x"):
-    return _checks.real_array(x, argname)
+def _check_lr(lr):
+    return _checks.real(lr, "lr", positive=True, fix="It is the SGD step size η.")
 
 
 def _check_order_parameters(q, r, t, names=("q", "r", "t")):
@@ -65,7 +66,7 @@ def _check_order_parameters(q, r, t, names=("q", "r", "t")):
     (NaN) or arcsines outside ``[-1, 1]``. Tolerance: see :func:`._erf_integrals.check_psd`.
     """
     nq, nr, nt = names
-    q, r, t = _float(q, nq), _float(r, nr), _float(t, nt)
+    q, r, t = (_checks.real_array(a, n) for a, n in ((q, nq), (r, nr), (t, nt)))
     if q.ndim != 2 or q.shape[0] != q.shape[1] or q.shape[0] == 0:
         raise ValueError(f"{nq} must be a non-empty square (K, K) matrix, got shape {q.shape}.")
     if t.ndim != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
@@ -85,28 +86,6 @@ def _check_order_parameters(q, r, t, names=("q", "r", "t")):
         what=f"the joint covariance of the local fields, with {nr} the student-teacher overlaps",
     )
     return q, r, t
-
-
-def _check_positive(value, argname: str, *, integer: bool = False):
-    if integer:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise TypeError(f"{argname} must be a positive int, got {value!r}.")
-        if value < 1:
-            raise ValueError(f"{argname} must be a positive int, got {value}.")
-        return int(value)
-    if isinstance(value, jax.core.Tracer):
-        return value
-    if isinstance(value, bool | str | bytes) or not (
-        isinstance(value, int | float | np.number) or jnp.ndim(value) == 0
-    ):
-        raise TypeError(f"{argname} must be a positive number, got {type(value).__name__}.")
-    try:
-        v = float(value)
-    except TypeError as err:
-        raise TypeError(f"{argname} must be a positive number, got {value!r}.") from err
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{argname} must be a positive finite number, got {value!r}.")
-    return value
 
 
 def _joint_cov(q, r, t):
@@ -174,7 +153,7 @@ def saad_solla_rhs(q, r, t, *, lr) -> tuple[jax.Array, jax.Array]:
       (0.0, 0.0)
     """
     q, r, t = _check_order_parameters(q, r, t)
-    _check_positive(lr, "lr")
+    _check_lr(lr)
     return _rhs(q, r, t, lr)
 
 
@@ -213,12 +192,16 @@ def _rhs(q, r, t, lr):
     return dq, dr
 
 
-def saad_solla_ode(q0, r0, t, *, lr, alpha_max, dalpha=0.01, n_records=200) -> OrderParameters:
-    r"""Integrate the Saad-Solla ODEs with classical RK4 at fixed step ``dalpha``.
+def saad_solla_ode(
+    q0, r0, t, *, lr, alpha_max, n_records=200, rtol=None, atol=None, max_steps=65536
+) -> OrderParameters:
+    r"""Integrate the Saad-Solla ODEs with ``diffrax`` and record ``Q``, ``R``, ``ε_g``.
 
-    Solves ``dQ/dα, dR/dα`` of :func:`saad_solla_rhs` from ``(Q0, R0)`` with ``T`` fixed and
-    records ``Q``, ``R``, ``ε_g`` at ``n_records`` equally spaced times in ``[0, alpha_max]``
-    (Saad & Solla 1995; Goldt et al. 2019, arXiv:1906.08632).
+    Solves ``dQ/dα, dR/dα`` of :func:`saad_solla_rhs` from ``(Q0, R0)`` with ``T`` fixed by
+    ``diffrax.diffeqsolve`` (Kidger 2021, arXiv:2202.02435) with the adaptive fifth-order
+    Runge-Kutta method ``Tsit5`` and a PID step-size controller at tolerances
+    ``rtol``/``atol``, saved at ``n_records`` equally spaced times in ``[0, alpha_max]``
+    (``SaveAt(ts=...)``) (Saad & Solla 1995; Goldt et al. 2019, arXiv:1906.08632).
 
     Args:
       q0: ``(K, K)`` initial student overlaps.
@@ -226,177 +209,83 @@ def saad_solla_ode(q0, r0, t, *, lr, alpha_max, dalpha=0.01, n_records=200) -> O
       t: ``(M, M)`` teacher overlaps.
       lr: step size ``η`` (convention ``w ← w + (η/√D) δ x``).
       alpha_max: final time.
-      dalpha: RK4 step (rounded down so that records fall on steps).
       n_records: number of recorded times (including ``α = 0``), at least 2.
+      rtol, atol: the step-size controller's relative and absolute tolerances (default
+        ``1e-8``, ``1e-10`` in float64; ``1e-6``, ``1e-8`` in float32, whose rounding error
+        estimates of ``~1e-7`` would otherwise shrink the steps without end).
+      max_steps: most solver steps (more is an error: the flow is stiff or blows up).
 
     Returns:
-      :class:`OrderParameters` with ``n_records`` entries.
+      :class:`OrderParameters` with ``n_records`` times.
 
     Raises:
       ValueError: on shape mismatch, NaN/inf, or when ``Q0``, ``T`` or the joint covariance
         ``[[Q0, R0], [R0ᵀ, T]]`` of the local fields is not symmetric positive semi-definite
         (no weights realise such overlaps; the integrals would be NaN), and for
-        non-positive ``lr``, ``alpha_max``, ``dalpha`` or ``n_records < 2``.
+        non-positive ``lr``, ``alpha_max``, tolerances or ``n_records < 2``.
 
     Example:
       >>> import jax.numpy as jnp
       >>> traj = saad_solla_ode(0.5 * jnp.eye(2), 0.1 * jnp.eye(2), jnp.eye(2), lr=0.5,
       ...                       alpha_max=5.0, n_records=3)
-      >>> bool(traj.eg[-1] < traj.eg[0])
-      True
+      >>> traj.alpha.tolist(), bool(traj.eg[-1] < traj.eg[0])
+      ([0.0, 2.5, 5.0], True)
     """
     q0, r0, t = _check_order_parameters(q0, r0, t, names=("q0", "r0", "t"))
-    _check_positive(lr, "lr")
-    _check_positive(alpha_max, "alpha_max")
-    _check_positive(dalpha, "dalpha")
-    n_records = _check_positive(n_records, "n_records", integer=True)
-    if n_records < 2:
-        raise ValueError(f"n_records must be at least 2, got {n_records}.")
-    per_record = max(1, math.ceil(float(alpha_max) / (n_records - 1) / float(dalpha)))
-    h = float(alpha_max) / ((n_records - 1) * per_record)
-    return _integrate(q0, r0, t, lr, h, per_record, n_records)
-
-
-@functools.partial(jax.jit, static_argnums=(5, 6))
-def _integrate(q0, r0, t, lr, h, per_record, n_records):
-    def f(state):
-        return _rhs(state[0], state[1], t, lr)
-
-    def rk4(state, _):
-        k1 = f(state)
-        k2 = f(jax.tree.map(lambda s, d: s + 0.5 * h * d, state, k1))
-        k3 = f(jax.tree.map(lambda s, d: s + 0.5 * h * d, state, k2))
-        k4 = f(jax.tree.map(lambda s, d: s + h * d, state, k3))
-        new = jax.tree.map(
-            lambda s, a, b, c, d: s + (h / 6.0) * (a + 2.0 * b + 2.0 * c + d), state, k1, k2, k3, k4
-        )
-        return new, None
-
-    def record(state, _):
-        state, _ = jax.lax.scan(rk4, state, None, length=per_record)
-        return state, state
-
-    _, (qs, rs) = jax.lax.scan(record, (q0, r0), None, length=n_records - 1)
-    qs = jnp.concatenate([q0[None], qs])
-    rs = jnp.concatenate([r0[None], rs])
+    _check_lr(lr)
+    _checks.real(alpha_max, "alpha_max", positive=True, fix="It is the final time α.")
+    n_records = _checks.integer(n_records, "n_records", minimum=2)
+    wide = jnp.finfo(q0.dtype).bits == 64
+    rtol = (1e-8 if wide else 1e-6) if rtol is None else rtol
+    atol = (1e-10 if wide else 1e-8) if atol is None else atol
+    rtol = float(_checks.real(rtol, "rtol", positive=True))
+    atol = float(_checks.real(atol, "atol", positive=True))
+    max_steps = _checks.integer(max_steps, "max_steps")
+    ts = jnp.linspace(0.0, alpha_max, n_records, dtype=q0.dtype)
+    qs, rs = _solve(q0, r0, t, lr, ts, rtol=rtol, atol=atol, max_steps=max_steps)
     eg = jax.vmap(_eg, in_axes=(0, 0, None))(qs, rs, t)
-    alpha = h * per_record * jnp.arange(n_records, dtype=qs.dtype)
-    return OrderParameters(alpha, qs, rs, eg)
+    return OrderParameters(
+        {
+            "q": (("time", "student", "student2"), qs),
+            "r": (("time", "student", "teacher"), rs),
+            "eg": ("time", eg),
+            "t": (("teacher", "teacher2"), t),
+        },
+        coords={"time": ts},
+        meta={"time_unit": "alpha"},
+    )
 
 
-def committee_order_parameters(w, v) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Order parameters ``(Q, R, T) = (w wᵀ/D, w vᵀ/D, v vᵀ/D)`` of student ``w`` and teacher ``v``.
-
-    Args:
-      w: ``(K, D)`` student first-layer weights.
-      v: ``(M, D)`` teacher first-layer weights.
-
-    Returns:
-      ``(q, r, t)`` of shapes ``(K, K)``, ``(K, M)``, ``(M, M)``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> q, r, t = committee_order_parameters(jnp.ones((2, 4)), jnp.ones((1, 4)))
-      >>> q.shape, r.shape, t.shape
-      ((2, 2), (2, 1), (1, 1))
-    """
-    w, v = _check_weights(w, v)
-    d = w.shape[1]
-    return w @ w.T / d, w @ v.T / d, v @ v.T / d
+def _student_symmetric(q, r):
+    """The projection onto the student-permutation-invariant overlaps: equal diagonal and
+    off-diagonal entries of ``Q``, equal rows of ``R`` (the group average)."""
+    k = q.shape[0]
+    eye = jnp.eye(k, dtype=q.dtype)
+    diag = jnp.trace(q) / k
+    off = (jnp.sum(q) - jnp.trace(q)) / max(k * (k - 1), 1)
+    rows = jnp.broadcast_to(jnp.mean(r, axis=0, keepdims=True), r.shape)
+    return diag * eye + off * (1.0 - eye), rows
 
 
-def _check_weights(w, v, names=("w", "v")):
-    w, v = _float(w, names[0]), _float(v, names[1])
-    if w.ndim != 2 or 0 in w.shape:
-        raise ValueError(
-            f"{names[0]} must be (K, D) student weights with K, D >= 1, got shape {w.shape}."
-        )
-    if v.ndim != 2 or v.shape[1] != w.shape[1] or v.shape[0] == 0:
-        raise ValueError(
-            f"v must be (M, D) teacher weights with D = {w.shape[1]} (from w), got shape {v.shape}."
-        )
-    dtype = jnp.result_type(w, v)
-    return w.astype(dtype), v.astype(dtype)
+@functools.partial(jax.jit, static_argnames=("rtol", "atol", "max_steps", "symmetric"))
+def _solve(q0, r0, t, lr, ts, *, rtol, atol, max_steps, symmetric=False):
+    """``(Q, R)`` at ``ts``; with ``symmetric`` the flow is projected on the invariant
+    subspace of student permutations at every evaluation (rounding cannot leave it)."""
+    import diffrax  # here, not at the top: importing it takes seconds and only this needs it
 
+    def field(_alpha, state, _args):
+        q, r = _student_symmetric(*state) if symmetric else state
+        return _rhs(q, r, t, lr)
 
-def committee_online_sgd(key, w0, v, *, lr, n_steps, n_records=200) -> OrderParameters:
-    r"""Online SGD of an erf soft committee machine, one fresh Gaussian sample per step.
-
-    Update (the convention of this module): ``x ~ N(0, I_D)``,
-    ``w_k ← w_k + (η/√D) g'(λ_k)(y - ŷ) x`` with ``y = Σ_m g(v_m·x/√D)``,
-    ``ŷ = Σ_k g(w_k·x/√D)``, ``g = erf(·/√2)`` (Saad & Solla 1995). Records the order parameters
-    and ``ε_g(Q, R, T)`` (exact for the current weights) at ``n_records`` equally spaced times
-    ``α = step / D``. Compiled as one ``lax.scan``; ``vmap`` over ``key`` and ``w0`` for seeds.
-
-    Args:
-      key: PRNG key for the samples.
-      w0: ``(K, D)`` initial student weights.
-      v: ``(M, D)`` teacher weights.
-      lr: step size ``η``.
-      n_steps: number of SGD steps; must be a multiple of ``n_records - 1``.
-      n_records: number of recorded times (including step 0), at least 2.
-
-    Returns:
-      :class:`OrderParameters` (``alpha = step / D``).
-
-    Example:
-      >>> import jax
-      >>> k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
-      >>> v = jax.random.normal(k1, (2, 100))
-      >>> w0 = jax.random.normal(k2, (2, 100))
-      >>> traj = committee_online_sgd(k3, w0, v, lr=0.5, n_steps=1000, n_records=11)
-      >>> traj.eg.shape
-      (11,)
-    """
-    key = _checks.prng_key(key, "key")
-    w0, v = _check_weights(w0, v, names=("w0", "v"))
-    _check_positive(lr, "lr")
-    n_steps = _check_positive(n_steps, "n_steps", integer=True)
-    n_records = _check_positive(n_records, "n_records", integer=True)
-    if n_records < 2 or n_steps % (n_records - 1):
-        raise ValueError(
-            f"n_steps ({n_steps}) must be a multiple of n_records - 1 ({n_records - 1}), with "
-            f"n_records >= 2."
-        )
-    return _online_sgd(key, w0, v, lr, n_steps // (n_records - 1), n_records)
-
-
-@functools.partial(jax.jit, static_argnums=(4, 5))
-def _online_sgd(key, w0, v, lr, per_record, n_records):
-    d = w0.shape[1]
-    scale = 1.0 / math.sqrt(d)
-    c = math.sqrt(2.0 / math.pi)
-
-    def step(w, x):
-        lam = (w @ x) * scale
-        nu = (v @ x) * scale
-        err = jnp.sum(jax.lax.erf(nu / math.sqrt(2.0))) - jnp.sum(jax.lax.erf(lam / math.sqrt(2.0)))
-        delta = c * jnp.exp(-0.5 * lam**2) * err
-        return w + (lr * scale) * delta[:, None] * x[None, :], None
-
-    # Samples are drawn in blocks of `block` rows (one random call per block is much cheaper
-    # than one per step) whose size bounds the memory to about 2**20 numbers.
-    block = _largest_divisor_at_most(per_record, max(1, 2**20 // d))
-
-    def sample_block(w, k):
-        xs = jax.random.normal(k, (block, d), w.dtype)
-        return jax.lax.scan(step, w, xs)
-
-    def record(w, k):
-        w, _ = jax.lax.scan(sample_block, w, jax.random.split(k, per_record // block))
-        return w, (w @ w.T / d, w @ v.T / d)
-
-    _, (qs, rs) = jax.lax.scan(record, w0, jax.random.split(key, n_records - 1))
-    q0, r0, t = w0 @ w0.T / d, w0 @ v.T / d, v @ v.T / d
-    qs = jnp.concatenate([q0[None], qs])
-    rs = jnp.concatenate([r0[None], rs])
-    eg = jax.vmap(_eg, in_axes=(0, 0, None))(qs, rs, t)
-    alpha = (per_record / d) * jnp.arange(n_records, dtype=qs.dtype)
-    return OrderParameters(alpha, qs, rs, eg)
-
-
-def _largest_divisor_at_most(n: int, cap: int) -> int:
-    for b in range(min(n, cap), 0, -1):
-        if n % b == 0:
-            return b
-    return 1
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(field),
+        diffrax.Tsit5(),
+        t0=ts[0],
+        t1=ts[-1],
+        dt0=None,
+        y0=(q0, r0),
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+    )
+    return sol.ys
