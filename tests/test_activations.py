@@ -192,42 +192,44 @@ def test_finite_network_ntk_gelu(x64):
 # ----------------------------------------------------------------------------- known kernels
 
 
-def _two_layer(act, x1, x2, w1=1.6, b1=0.3, w2=0.9, b2=0.2):
-    net = nl.serial(nl.Dense(16, W_std=w1, b_std=b1), act, nl.Dense(1, W_std=w2, b_std=b2))
-    return nnlab.kernel(net, x1, x2)
+W1, B1, W2, B2 = 1.6, 0.3, 0.9, 0.2  # the two-layer net Dense(16) -> act -> Dense(1)
+
+
+def _first_layer(seed):
+    """Inputs (5, 4) and (3, 4) and the first Dense's NNGP ``k12`` and variances, in numpy."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=(5, 4)), rng.normal(size=(3, 4))
+    k12 = W1**2 * x1 @ x2.T / 4 + B1**2
+    k11 = W1**2 * np.sum(x1 * x1, 1) / 4 + B1**2
+    k22 = W1**2 * np.sum(x2 * x2, 1) / 4 + B1**2
+    return x1, x2, k12, k11, k22
+
+
+def _assert_two_layer(act, x1, x2, k12, t, tdot):
+    """The two-layer net's kernel against the numpy ``T`` and ``Ṫ`` of ``act``."""
+    net = nl.serial(nl.Dense(16, W_std=W1, b_std=B1), act, nl.Dense(1, W_std=W2, b_std=B2))
+    k = nnlab.kernel(net, jnp.asarray(x1), jnp.asarray(x2))
+    np.testing.assert_allclose(k.nngp, W2**2 * t + B2**2, rtol=1e-12)
+    np.testing.assert_allclose(k.ntk, W2**2 * t + B2**2 + W2**2 * tdot * k12, rtol=1e-12)
 
 
 def test_relu_arccos_kernel_numpy(x64):
     """Cho & Saul (2009) arc-cosine kernel of degree 1 written independently in numpy."""
-    rng = np.random.default_rng(0)
-    x1, x2 = rng.normal(size=(5, 4)), rng.normal(size=(3, 4))
-    w1, b1, w2, b2 = 1.6, 0.3, 0.9, 0.2
-    k12 = w1**2 * x1 @ x2.T / 4 + b1**2
-    k11 = w1**2 * np.sum(x1 * x1, 1) / 4 + b1**2
-    k22 = w1**2 * np.sum(x2 * x2, 1) / 4 + b1**2
+    x1, x2, k12, k11, k22 = _first_layer(0)
     norm = np.sqrt(np.outer(k11, k22))
     theta = np.arccos(np.clip(k12 / norm, -1, 1))
     t = norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
     tdot = (np.pi - theta) / (2 * np.pi)
-    k = _two_layer(nl.Relu(), jnp.asarray(x1), jnp.asarray(x2))
-    np.testing.assert_allclose(k.nngp, w2**2 * t + b2**2, rtol=1e-12)
-    np.testing.assert_allclose(k.ntk, w2**2 * t + b2**2 + w2**2 * tdot * k12, rtol=1e-12)
+    _assert_two_layer(nl.Relu(), x1, x2, k12, t, tdot)
 
 
 def test_erf_arcsine_kernel_numpy(x64):
     """Williams (1997) arcsine kernel written independently in numpy."""
-    rng = np.random.default_rng(1)
-    x1, x2 = rng.normal(size=(5, 4)), rng.normal(size=(3, 4))
-    w1, b1, w2, b2 = 1.6, 0.3, 0.9, 0.2
-    k12 = w1**2 * x1 @ x2.T / 4 + b1**2
-    k11 = w1**2 * np.sum(x1 * x1, 1) / 4 + b1**2
-    k22 = w1**2 * np.sum(x2 * x2, 1) / 4 + b1**2
+    x1, x2, k12, k11, k22 = _first_layer(1)
     denom = np.outer(1 + 2 * k11, 1 + 2 * k22)
     t = 2 / np.pi * np.arcsin(2 * k12 / np.sqrt(denom))
     tdot = 4 / np.pi / np.sqrt(denom - 4 * k12**2)
-    k = _two_layer(nl.Erf(), jnp.asarray(x1), jnp.asarray(x2))
-    np.testing.assert_allclose(k.nngp, w2**2 * t + b2**2, rtol=1e-12)
-    np.testing.assert_allclose(k.ntk, w2**2 * t + b2**2 + w2**2 * tdot * k12, rtol=1e-12)
+    _assert_two_layer(nl.Erf(), x1, x2, k12, t, tdot)
 
 
 def test_gelu_uncorrelated_limit(x64):

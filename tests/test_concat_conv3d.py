@@ -167,33 +167,26 @@ def test_concat_of_raw_inputs_then_nonlinearity_still_raises():
         nnlab.kernel(net, x)
 
 
+def _mlp_branches():
+    """Two MLP branches concatenated: widths 192 (after a hidden Erf layer) and 64."""
+    return [
+        nl.FanOut(2),
+        nl.parallel(
+            nl.serial(
+                nl.Dense(256, W_std=1.5, b_std=None), nl.Erf(), nl.Dense(192, W_std=1.4, b_std=None)
+            ),
+            nl.Dense(64, W_std=0.4, b_std=1.2),
+        ),
+        nl.FanInConcat(),
+    ]
+
+
 CONCAT_MC_NETS = {
     # Branch widths 256 -> 192 and 64: unequal fractions 3/4, 1/4. Two hidden layers in one
     # branch: bias O(1/width) = O(0.5%), far below 4 SE at 32 seeds.
-    "mlp_relu": lambda: nl.serial(
-        nl.FanOut(2),
-        nl.parallel(
-            nl.serial(
-                nl.Dense(256, W_std=1.5, b_std=None), nl.Erf(), nl.Dense(192, W_std=1.4, b_std=None)
-            ),
-            nl.Dense(64, W_std=0.4, b_std=1.2),
-        ),
-        nl.FanInConcat(),
-        nl.Relu(),
-        nl.Dense(16),
-    ),
+    "mlp_relu": lambda: nl.serial(*_mlp_branches(), nl.Relu(), nl.Dense(16)),
     "mlp_layernorm_erf": lambda: nl.serial(
-        nl.FanOut(2),
-        nl.parallel(
-            nl.serial(
-                nl.Dense(256, W_std=1.5, b_std=None), nl.Erf(), nl.Dense(192, W_std=1.4, b_std=None)
-            ),
-            nl.Dense(64, W_std=0.4, b_std=1.2),
-        ),
-        nl.FanInConcat(),
-        nl.LayerNorm(),
-        nl.Erf(),
-        nl.Dense(16),
+        *_mlp_branches(), nl.LayerNorm(), nl.Erf(), nl.Dense(16)
     ),
     # CNN: the concatenation is pooled before the nonlinearity (AvgPool maps each kind).
     "cnn1d_avgpool_relu_gap": lambda: nl.serial(

@@ -61,18 +61,31 @@ def _draws(fn, net, x, seeds):
     return jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(fn))(params))
 
 
-def _z(samples, analytic):
-    mean = samples.mean(0)
+def _traced_setup(width, k, get):
+    """``_one_hidden_layer(width, k)``, inputs (5, 4) and the analytic kernel ``get`` there."""
+    net = _one_hidden_layer(width, k)
+    x = jax.random.normal(jax.random.key(1), (5, 4))
+    return net, x, np.asarray(nnlab.kernel(net, x, get=get))
+
+
+def _assert_traced_convention(draws, traced, analytic, k, power):
+    """The Monte Carlo mean of ``draws[traced]`` lies within 4 SE of ``analytic``, and 4 SE
+    is below ``power`` of the kernel's scale (the test has power: the sum convention would
+    be off by a factor k, 200% for k = 3); the convention itself: the untraced
+    ``draws['full']`` (N, N, k, k) has trace = k times the traced kernel (to rounding)."""
+    samples = draws[traced]
     se = samples.std(0, ddof=1) / np.sqrt(samples.shape[0])
-    return np.abs(mean - analytic) / se, se
+    z = np.abs(samples.mean(0) - analytic) / se
+    assert z.max() < 4.0, (z.max(), k)
+    assert 4 * se.max() < power * np.abs(analytic).max()
+    ratio = np.trace(draws["full"], axis1=3, axis2=4) / samples
+    np.testing.assert_allclose(ratio, k, rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- convention
 @pytest.mark.parametrize("k", [1, 3])
 def test_traced_entk_estimates_analytic_ntk_for_any_number_of_outputs(x64, k):
-    net = _one_hidden_layer(512, k)
-    x = jax.random.normal(jax.random.key(1), (5, 4))
-    analytic = np.asarray(nnlab.kernel(net, x, get="ntk"))
+    net, x, analytic = _traced_setup(512, k, "ntk")
 
     def kernels(p):
         out = {m: empirical_ntk(net.apply, p, x, method=m) for m in METHODS}
@@ -81,24 +94,15 @@ def test_traced_entk_estimates_analytic_ntk_for_any_number_of_outputs(x64, k):
         return out
 
     draws = _draws(kernels, net, x, 32)
-    z, se = _z(draws["auto"], analytic)
-    assert z.max() < 4.0, (z.max(), k)
-    # the test has power: 4 SE is a few per cent of the kernel's scale, while the sum
-    # convention would be off by a factor k (200% for k = 3)
-    assert 4 * se.max() < 0.1 * np.abs(analytic).max()
-    # the convention itself: trace = mean over o of Theta_oo, so sum / mean = k exactly
-    mean = draws["auto"]
-    np.testing.assert_allclose(np.trace(draws["full"], axis1=3, axis2=4) / mean, k, rtol=1e-12)
+    _assert_traced_convention(draws, "auto", analytic, k, power=0.1)  # 4 SE: a few per cent
     # every method follows it (float64: they differ only by summation order), chunked too
     for method in (*METHODS, "chunked"):
-        np.testing.assert_allclose(draws[method], mean, rtol=1e-10, err_msg=method)
+        np.testing.assert_allclose(draws[method], draws["auto"], rtol=1e-10, err_msg=method)
 
 
 @pytest.mark.parametrize("k", [1, 3])
 def test_traced_nngp_estimates_analytic_nngp_for_any_number_of_outputs(x64, k):
-    net = _one_hidden_layer(256, k)
-    x = jax.random.normal(jax.random.key(1), (5, 4))
-    analytic = np.asarray(nnlab.kernel(net, x, get="nngp"))
+    net, x, analytic = _traced_setup(256, k, "nngp")
 
     def kernels(p):
         f = net.apply(p, x)
@@ -109,12 +113,8 @@ def test_traced_nngp_estimates_analytic_nngp_for_any_number_of_outputs(x64, k):
         }
 
     draws = _draws(kernels, net, x, 256)
-    z, se = _z(draws["mean"], analytic)
-    assert z.max() < 4.0, (z.max(), k)
-    assert 4 * se.max() < 0.5 * np.abs(analytic).max()  # the sum convention: off by 200% (k=3)
+    _assert_traced_convention(draws, "mean", analytic, k, power=0.5)
     np.testing.assert_allclose(draws["mean"], draws["matmul"], rtol=1e-12)
-    ratio = np.trace(draws["full"], axis1=3, axis2=4) / draws["mean"]
-    np.testing.assert_allclose(ratio, k, rtol=1e-12)
 
 
 def test_trace_averages_each_traced_axis_of_a_multi_axis_output(x64, key):

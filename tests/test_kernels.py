@@ -1,14 +1,10 @@
 """The kernel() entry point: conventions, blocks, devices, transformations, errors."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _helpers import run_on_host_devices
 from finite_networks import mc_kernels
 
 import nnlab
@@ -244,7 +240,7 @@ def test_finite_network_shapes():
 
 @pytest.mark.slow
 def test_sharded_over_four_devices_equals_one_device(tmp_path):
-    script = textwrap.dedent("""
+    run_on_host_devices("""
         import jax, jax.numpy as jnp, numpy as np
         jax.config.update("jax_enable_x64", True)
         import nnlab
@@ -260,16 +256,6 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
             np.testing.assert_allclose(four.nngp, one.nngp, rtol=1e-13)
         print("ok")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
 
 
 def test_row_chunked_forward_equals_one_pass(x64, monkeypatch):

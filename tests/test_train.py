@@ -4,31 +4,17 @@ observables vs dense references, sweeps that resume, and the linearised-theory w
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _helpers import mlp, run_on_host_devices, toy_regression
 
 from nnlab import empirical, predict
 from nnlab import layers as nl
 from nnlab import train as T
-
-
-def _mlp(width, depth=1):
-    layers = []
-    for _ in range(depth):
-        layers += [nl.Dense(width, W_std=1.4, b_std=0.1), nl.Relu()]
-    return nl.serial(*layers, nl.Dense(1))
-
-
-def _toy(n=8, d=3, seed=1):
-    x = jax.random.normal(jax.random.key(seed), (n, d))
-    return x, jnp.sin(2.0 * x[:, :1])
 
 
 def _explicit_gd(apply_fn, params, x, y, lr, steps):
@@ -45,8 +31,8 @@ def _explicit_gd(apply_fn, params, x, y, lr, steps):
 
 
 def test_train_matches_explicit_gradient_descent(x64, key):
-    x, y = _toy()
-    net = _mlp(32)
+    x, y = toy_regression()
+    net = mlp(32)
     _, p0 = net.init(key, x.shape)
     rec = T.train(net.apply, p0, T.Data(x, y), optimizer=optax.sgd(0.3), steps=12, log_every=3)
     losses, p_ref = _explicit_gd(net.apply, p0, x, y, 0.3, 12)
@@ -71,9 +57,9 @@ def test_losses_follow_stated_normalisation(x64):
 
 
 def test_test_loss_probe_outputs_and_progress_chunks(x64, key):
-    x, y = _toy(10)
-    xt, yt = _toy(5, seed=7)
-    net = _mlp(16)
+    x, y = toy_regression(10)
+    xt, yt = toy_regression(5, seed=7)
+    net = mlp(16)
     _, p0 = net.init(key, x.shape)
     data = T.Data(x, y, xt, yt, x_probe=xt[:3])
     kw = dict(optimizer=optax.sgd(0.2), steps=20, log_every=2)
@@ -89,8 +75,8 @@ def test_test_loss_probe_outputs_and_progress_chunks(x64, key):
 
 
 def test_observables_against_dense_references(x64, key):
-    x, y = _toy(6)
-    net = _mlp(24, depth=2)
+    x, y = toy_regression(6)
+    net = mlp(24, depth=2)
     _, p0 = net.init(key, x.shape)
     custom = {"out_sum": lambda f, p, p0_, d: jnp.sum(f(p, d.x_train))}
     obs = {
@@ -124,8 +110,8 @@ def test_observables_against_dense_references(x64, key):
 
 
 def test_observable_works_under_jit_and_vmap(x64, key):
-    x, _ = _toy(5)
-    net = _mlp(8)
+    x, _ = toy_regression(5)
+    net = mlp(8)
     params = jax.vmap(lambda k: net.init(k, x.shape)[1])(jax.random.split(key, 3))
     obs = T.ntk_top_eigenvalue(iters=100)
     data = T.Data(x, x[:, :1])
@@ -138,8 +124,8 @@ def test_observable_works_under_jit_and_vmap(x64, key):
 
 @pytest.mark.slow
 def test_ensemble_equals_sequential_runs_and_divergence_is_a_result(x64, key):
-    x, y = _toy()
-    net = _mlp(16)
+    x, y = toy_regression()
+    net = mlp(16)
     init = lambda k: net.init(k, x.shape)[1]  # noqa: E731
     lrs = jnp.array([0.1, 0.4, 60.0])  # the last one diverges
     rec = T.train_ensemble(
@@ -199,7 +185,7 @@ def test_flax_module_trains(x64, key):
         def __call__(self, x):
             return fnn.Dense(1)(jnp.tanh(fnn.Dense(32)(x)))
 
-    x, y = _toy()
+    x, y = toy_regression()
     model = Net()
     variables = model.init(key, x)
     rec = T.train(
@@ -212,8 +198,8 @@ def test_flax_module_trains(x64, key):
 
 
 def test_minibatches_follow_the_key(x64, key):
-    x, y = _toy(12)
-    net = _mlp(8)
+    x, y = toy_regression(12)
+    net = mlp(8)
     _, p0 = net.init(key, x.shape)
     kb = jax.random.key(5)
     rec = T.train(
@@ -240,8 +226,8 @@ def test_minibatches_follow_the_key(x64, key):
 
 
 def test_precision_setting(key):
-    x, y = _toy()
-    net = _mlp(8)
+    x, y = toy_regression()
+    net = mlp(8)
     _, p0 = net.init(key, x.shape)
     kw = dict(optimizer=optax.sgd(0.1), steps=2)
     hi = T.train(net.apply, p0, T.Data(x, y), precision="highest", **kw)
@@ -253,8 +239,8 @@ def test_precision_setting(key):
 
 
 def test_bad_input_errors(key):
-    x, y = _toy()
-    net = _mlp(4)
+    x, y = toy_regression()
+    net = mlp(4)
     _, p0 = net.init(key, x.shape)
     d = T.Data(x, y)
     sgd = optax.sgd(0.1)
@@ -296,14 +282,14 @@ def test_bad_input_errors(key):
 
 @pytest.mark.slow
 def test_sweep_persists_and_resumes(tmp_path, key):
-    x, y = _toy()
+    x, y = toy_regression()
     calls = []
 
     def run(width, fail_at=None):
         calls.append(width)
         if width == fail_at:
             raise KeyboardInterrupt  # simulated interruption mid-sweep
-        net = _mlp(width)
+        net = mlp(width)
         return T.train_ensemble(
             net.apply,
             lambda k: net.init(k, x.shape)[1],
@@ -332,9 +318,9 @@ def test_sweep_persists_and_resumes(tmp_path, key):
 
 @pytest.mark.slow
 def test_width_sweep_layout(key):
-    x, y = _toy()
+    x, y = toy_regression()
     rec = T.width_sweep(
-        lambda w: (_mlp(w).apply, lambda k, w=w: _mlp(w).init(k, x.shape)[1]),
+        lambda w: (mlp(w).apply, lambda k, w=w: mlp(w).init(k, x.shape)[1]),
         [4, 8],
         T.Data(x, y, x_probe=x[:2]),
         optimizer=lambda lr: optax.sgd(lr),
@@ -351,7 +337,7 @@ def test_width_sweep_layout(key):
 
 @pytest.mark.slow
 def test_sharded_over_four_devices_equals_one_device():
-    script = textwrap.dedent("""
+    run_on_host_devices("""
         import jax, jax.numpy as jnp, numpy as np, optax
         jax.config.update("jax_enable_x64", True)
         from nnlab import layers as nl
@@ -372,16 +358,6 @@ def test_sharded_over_four_devices_equals_one_device():
         assert four.diverged[:, 2].all()
         print("ok")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
 
 
 @pytest.mark.slow
@@ -395,8 +371,8 @@ def test_wide_networks_follow_linearised_theory(x64):
     expected to fall like 1/width (Dyer & Gur-Ari 2019, arXiv:1909.11304); we assert the
     issue's slope <= -0.5, averaging the RMS gap over 2 seeds to tame init noise.
     """
-    x, y = _toy(4, d=2)
-    xt, _ = _toy(3, d=2, seed=9)
+    x, y = toy_regression(4, d=2)
+    xt, _ = toy_regression(3, d=2, seed=9)
     probe = jnp.concatenate([x, xt])
     widths = [64, 256, 1024, 2048]
     lr, steps = 1.0, 16

@@ -9,21 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _helpers import mlp, toy_regression
 
-from nnlab import layers as nl
 from nnlab import train as T
-
-
-def _mlp(width, depth=1):
-    layers = []
-    for _ in range(depth):
-        layers += [nl.Dense(width, W_std=1.4, b_std=0.1), nl.Relu()]
-    return nl.serial(*layers, nl.Dense(1))
-
-
-def _toy(n=8, d=3, seed=1):
-    x = jax.random.normal(jax.random.key(seed), (n, d))
-    return x, jnp.sin(2.0 * x[:, :1])
 
 
 def _linear(p, x):
@@ -125,8 +113,8 @@ def _adam_reference(net, p0, x, y, lr, steps):
 
 @pytest.mark.slow
 def test_finite_blow_up_is_flagged_by_default(key):
-    x, y = _toy()
-    net = _mlp(32, depth=2)
+    x, y = toy_regression()
+    net = mlp(32, depth=2)
     _, p0 = net.init(key, x.shape)
     steps = 6
     losses, params = _adam_reference(net, p0, x, y, 10.0, steps)
@@ -163,8 +151,8 @@ def test_finite_blow_up_is_flagged_by_default(key):
 
 @pytest.mark.slow
 def test_benign_runs_and_thresholds(key):
-    x, y = _toy()
-    net = _mlp(16)
+    x, y = toy_regression()
+    net = mlp(16)
     _, p0 = net.init(key, x.shape)
     d = T.Data(x, y)
     ok = T.train(net.apply, p0, d, optimizer=optax.sgd(0.1), steps=5)
@@ -299,76 +287,38 @@ def test_corrupt_point_is_recomputed_with_a_warning_and_tmp_files_removed(tmp_pa
 
 @pytest.mark.slow
 def test_width_sweep_fingerprint(tmp_path, key):
-    x, y = _toy()
+    x, y = toy_regression()
 
     def model(w):
-        net = _mlp(w)
+        net = mlp(w)
         return net.apply, lambda k: net.init(k, x.shape)[1]
 
-    kw = dict(seeds=2, key=key, steps=2, optimizer=lambda lr: optax.sgd(lr))
-    first = T.width_sweep(
-        model, [4, 8], T.Data(x, y), out_dir=tmp_path, hyperparams={"lr": [0.1]}, **kw
-    )
-    fresh = T.width_sweep(model, [4, 8], T.Data(x, y), hyperparams={"lr": [0.5]}, **kw)
+    data = T.Data(x, y)
+
+    def sweep(make_model=model, data=data, lr=0.1, out_dir=tmp_path, **changes):
+        kw = dict(seeds=2, key=key, steps=2, optimizer=lambda lr: optax.sgd(lr))
+        return T.width_sweep(
+            make_model, [4, 8], data, out_dir=out_dir, hyperparams={"lr": [lr]}, **kw | changes
+        )
+
+    first = sweep()
+    fresh = sweep(lr=0.5, out_dir=None)
     # a different configuration into the same out_dir: an error naming what differs
-    with pytest.raises(ValueError, match=r"(?s)hyperparams.*overwrite=True"):
-        T.width_sweep(
-            model, [4, 8], T.Data(x, y), out_dir=tmp_path, hyperparams={"lr": [0.5]}, **kw
-        )
-    with pytest.raises(ValueError, match=r"(?s)steps"):
-        T.width_sweep(
-            model,
-            [4, 8],
-            T.Data(x, y),
-            out_dir=tmp_path,
-            hyperparams={"lr": [0.1]},
-            **{**kw, "steps": 4},
-        )
-    with pytest.raises(ValueError, match=r"(?s)data"):
-        T.width_sweep(
-            model, [4, 8], T.Data(x, -y), out_dir=tmp_path, hyperparams={"lr": [0.1]}, **kw
-        )
-    with pytest.raises(ValueError, match=r"(?s)seeds"):
-        T.width_sweep(
-            model,
-            [4, 8],
-            T.Data(x, y),
-            out_dir=tmp_path,
-            hyperparams={"lr": [0.1]},
-            **{**kw, "key": jax.random.key(9)},
-        )
-    with pytest.raises(ValueError, match=r"(?s)optimizer"):
-        T.width_sweep(
-            model,
-            [4, 8],
-            T.Data(x, y),
-            out_dir=tmp_path,
-            hyperparams={"lr": [0.1]},
-            **{**kw, "optimizer": lambda lr: optax.adam(lr)},
-        )
-    with pytest.raises(ValueError, match=r"(?s)network"):
-        T.width_sweep(
-            lambda w: model(w + 1),
-            [4, 8],
-            T.Data(x, y),
-            out_dir=tmp_path,
-            hyperparams={"lr": [0.1]},
-            **kw,
-        )
+    differs = {
+        "hyperparams.*overwrite=True": dict(lr=0.5),
+        "steps": dict(steps=4),
+        "data": dict(data=T.Data(x, -y)),
+        "seeds": dict(key=jax.random.key(9)),
+        "optimizer": dict(optimizer=lambda lr: optax.adam(lr)),
+        "network": dict(make_model=lambda w: model(w + 1)),
+    }
+    for what, change in differs.items():
+        with pytest.raises(ValueError, match=rf"(?s){what}"):
+            sweep(**change)
     # same configuration: loaded, equal
-    same = T.width_sweep(
-        model, [4, 8], T.Data(x, y), out_dir=tmp_path, hyperparams={"lr": [0.1]}, **kw
-    )
+    same = sweep()
     np.testing.assert_array_equal(same.train_loss, first.train_loss)
-    redo = T.width_sweep(
-        model,
-        [4, 8],
-        T.Data(x, y),
-        out_dir=tmp_path,
-        overwrite=True,
-        hyperparams={"lr": [0.5]},
-        **kw,
-    )
+    redo = sweep(lr=0.5, overwrite=True)
     np.testing.assert_allclose(redo.train_loss, fresh.train_loss, rtol=1e-6)
     assert not np.allclose(redo.train_loss, first.train_loss, rtol=1e-3)
 
@@ -377,7 +327,7 @@ def test_width_sweep_fingerprint(tmp_path, key):
 
 
 def test_bad_input_names_the_argument(key):
-    x, y = _toy()
+    x, y = toy_regression()
     p0 = jnp.zeros((3, 1))
     d = T.Data(x, y)
     sgd = optax.sgd(0.1)
@@ -426,7 +376,7 @@ def test_bad_input_names_the_argument(key):
 
 
 def test_numpy_integers_are_ints(key):
-    x, y = _toy()
+    x, y = toy_regression()
     p0 = jnp.zeros((3, 1))
     d = T.Data(x, y)
     kw = dict(optimizer=optax.sgd(0.1), key=key)

@@ -79,6 +79,41 @@ def _write_files(folder: Path, files: Sequence[tuple[str, bytes | str]], results
             raise ReportWriteError(folder / name, err, results) from err
 
 
+def _write_results(
+    folder: Path, results: dict[str, Any], markdown: str, more: Sequence[tuple[str, bytes]] = ()
+) -> None:
+    """Write ``results.json`` (valid JSON: non-finite numbers are strings), ``report.md``, then
+    ``more``, in that order."""
+    data = json.dumps(results, indent=2, allow_nan=False) + "\n"
+    _write_files(folder, [("results.json", data), ("report.md", markdown), *more], results)
+
+
+def _run_fields(exp: Any, scale: str, seed: int, seconds: float) -> dict[str, Any]:
+    """What ran and how: the fields that head every ``results.json``."""
+    return {
+        "experiment": getattr(exp, "name", str(exp)),
+        "reference": getattr(exp, "reference", ""),
+        "description": getattr(exp, "description", ""),
+        "scale": scale,
+        "seed": seed,
+        "seconds": float(seconds),
+    }
+
+
+def _markdown_head(r: Mapping[str, Any], verdict: str) -> list[str]:
+    """The top of every ``report.md``: title, ``verdict`` and how the experiment ran."""
+    return [
+        f"# {r['experiment']}",
+        "",
+        verdict,
+        "",
+        f"- Reference: {r['reference']}",
+        f"- What: {r['description']}",
+        f"- Scale `{r['scale']}`, seed {r['seed']}, {_num(r['seconds'])} s",
+        "",
+    ]
+
+
 def _png_bytes(fig) -> bytes:
     """Render ``fig`` to PNG bytes (rendering errors raise here, not at write time)."""
     buf = io.BytesIO()
@@ -259,12 +294,7 @@ def write_report(
 
     n_passed = sum(r["passed"] for r in records)
     results = {
-        "experiment": getattr(exp, "name", str(exp)),
-        "reference": getattr(exp, "reference", ""),
-        "description": getattr(exp, "description", ""),
-        "scale": scale,
-        "seed": seed,
-        "seconds": float(seconds),
+        **_run_fields(exp, scale, seed, seconds),
         "passed": bool(records) and n_passed == len(records),
         "n_comparisons": len(records),
         "n_passed": n_passed,
@@ -273,15 +303,8 @@ def write_report(
         "notes": result.notes,
     }
     results = _json_safe(results)
-    _write_files(
-        folder,
-        [
-            ("results.json", json.dumps(results, indent=2, allow_nan=False) + "\n"),
-            ("report.md", _experiment_markdown(results)),
-            ("arrays.npz", npz.getvalue()),
-            *pngs,
-        ],
-        results,
+    _write_results(
+        folder, results, _experiment_markdown(results), [("arrays.npz", npz.getvalue()), *pngs]
     )
     return results
 
@@ -304,12 +327,7 @@ def write_error_report(
     tb = "".join(_traceback.format_exception(type(error), error, error.__traceback__))
     results = _json_safe(
         {
-            "experiment": getattr(exp, "name", str(exp)),
-            "reference": getattr(exp, "reference", ""),
-            "description": getattr(exp, "description", ""),
-            "scale": scale,
-            "seed": seed,
-            "seconds": float(seconds),
+            **_run_fields(exp, scale, seed, seconds),
             "passed": False,
             "n_comparisons": 0,
             "n_passed": 0,
@@ -320,31 +338,11 @@ def write_error_report(
             "traceback": tb,
         }
     )
-    md = "\n".join(
-        [
-            f"# {results['experiment']}",
-            "",
-            f"**ERROR**: the experiment raised `{_cell(results['error'])}`, so nothing was "
-            "checked.",
-            "",
-            f"- Reference: {results['reference']}",
-            f"- What: {results['description']}",
-            f"- Scale `{scale}`, seed {seed}, {_num(results['seconds'])} s",
-            "",
-            "```text",
-            tb.rstrip("\n"),
-            "```",
-            "",
-        ]
+    error_line = (
+        f"**ERROR**: the experiment raised `{_cell(results['error'])}`, so nothing was checked."
     )
-    _write_files(
-        Path(folder),
-        [
-            ("results.json", json.dumps(results, indent=2, allow_nan=False) + "\n"),
-            ("report.md", md),
-        ],
-        results,
-    )
+    md = [*_markdown_head(results, error_line), "```text", tb.rstrip("\n"), "```", ""]
+    _write_results(Path(folder), results, "\n".join(md))
     return results
 
 
@@ -364,16 +362,9 @@ def _num(x: Any) -> str:
 
 def _experiment_markdown(r: Mapping[str, Any]) -> str:
     verdict = "PASS" if r["passed"] else "FAIL"
-    lines = [
-        f"# {r['experiment']}",
-        "",
-        f"**{verdict}**: {r['n_passed']} of {r['n_comparisons']} comparisons within tolerance.",
-        "",
-        f"- Reference: {r['reference']}",
-        f"- What: {r['description']}",
-        f"- Scale `{r['scale']}`, seed {r['seed']}, {_num(r['seconds'])} s",
-        "",
-    ]
+    lines = _markdown_head(
+        r, f"**{verdict}**: {r['n_passed']} of {r['n_comparisons']} comparisons within tolerance."
+    )
     if not r["comparisons"]:
         lines += ["No comparisons were returned, so nothing was checked (counted as FAIL).", ""]
     else:

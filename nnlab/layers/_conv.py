@@ -24,7 +24,6 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
@@ -41,7 +40,13 @@ from ._abc import (
     no_kernel_error,
 )
 from ._base import Array, Shape, check_kernel, check_rank, layer, static
-from ._dense import affine_kernel, affine_lr_multipliers
+from ._dense import (
+    affine_init,
+    affine_kernel,
+    affine_lr_multipliers,
+    affine_output,
+    check_channels,
+)
 
 Padding = Literal["SAME", "VALID", "CIRCULAR"]
 PADDINGS = ("SAME", "VALID", "CIRCULAR")
@@ -210,10 +215,8 @@ class Conv:
       strides: stride per spatial dimension; None for all ones.
       padding: 'SAME' (zeros), 'VALID' (none) or 'CIRCULAR' (wrap around, as
         many positions as 'SAME').
-      W_std: weight standard deviation (times sqrt(fan_in)).
-      b_std: bias standard deviation, or None for no bias.
-      parameterization: 'ntk', 'standard', 'mup' or 'meanfield'.
-      role: 'input' (first layer), 'hidden' or 'output' (last layer).
+      W_std, b_std, parameterization, role: as for :class:`~nnlab.layers.Dense`, with
+        ``fan_in = C_in · prod(filter_shape)``.
 
     Example:
       >>> import jax, nnlab
@@ -274,26 +277,14 @@ class Conv:
             (s + lo + hi - f) // st + 1
             for s, (lo, hi), f, st in zip(input_shape[1:-1], pads, self.filter_shape, self.strides)
         )
-        kw, kb = jax.random.split(key)
-        w = jax.random.normal(kw, (*self.filter_shape, c_in, self.out))
-        b = None if self.b_std is None else jax.random.normal(kb, (self.out,))
-        if self.parameterization == "standard":
-            w = w * (self.W_std / jnp.sqrt(c_in * math.prod(self.filter_shape)))
-            b = None if b is None else b * self.b_std
-        elif self.parameterization in FEATURE_LEARNING:
-            s = self._scales(c_in)
-            w = s.w_init * w
-            b = None if b is None else s.b_init * b
-        return (input_shape[0], *spatial, self.out), {"W": w, "b": b}
+        w_shape = (*self.filter_shape, c_in, self.out)
+        params = affine_init(self, key, w_shape, c_in * math.prod(self.filter_shape), c_in)
+        return (input_shape[0], *spatial, self.out), params
 
     def apply(self, params, x: Array) -> Array:
         self._check_shape(x.shape)
         w, b = params["W"], params["b"]
-        if x.shape[-1] != w.shape[-2]:
-            raise ValueError(
-                f"Conv: input has {x.shape[-1]} channels but the weights expect "
-                f"{w.shape[-2]} (input shape {x.shape})."
-            )
+        check_channels("Conv", x, w)
         d = len(self.filter_shape)
         pads = spatial_pads("Conv", x.shape[1:-1], self.filter_shape, self.strides, self.padding)
         if self.padding == "CIRCULAR":
@@ -307,16 +298,8 @@ class Conv:
         y = lax.conv_general_dilated(
             x, w, self.strides, pads, dimension_numbers=numbers, precision=lax.Precision.HIGHEST
         )
-        if b is not None:
-            b = b.reshape((1,) * (y.ndim - 1) + (-1,))
-        if self.parameterization == "ntk":
-            y = (self.W_std / jnp.sqrt(math.prod(w.shape[:-1]))) * y
-            return y if b is None else y + self.b_std * b
-        if self.parameterization in FEATURE_LEARNING:
-            s = self._scales(w.shape[-2])
-            y = s.w_mult * y
-            return y if b is None else y + s.b_mult * b
-        return y if b is None else y + b
+        b = None if b is None else b.reshape((1,) * (y.ndim - 1) + (-1,))
+        return affine_output(self, y, b, math.prod(w.shape[:-1]), w.shape[-2])
 
     def lr_multipliers(self, params) -> dict:
         """SGD rate factors ``{'W': n^{-c}, 'b': n^{-c_bias}}`` (1.0 in 'standard'/'ntk')."""

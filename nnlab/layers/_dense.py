@@ -32,6 +32,52 @@ def check_params(name: str, params) -> None:
         )
 
 
+def check_channels(name: str, x: Array, w: Array) -> None:
+    """Raise a ValueError unless ``x`` has the ``w.shape[-2]`` input channels of weights ``w``."""
+    if x.shape[-1] != w.shape[-2]:
+        raise ValueError(
+            f"{name}: input has {x.shape[-1]} channels but the weights expect "
+            f"{w.shape[-2]} (input shape {x.shape})."
+        )
+
+
+def affine_init(layer_, key: Array, w_shape: Shape, fan_in: int, c_in: int) -> dict:
+    """``{'W', 'b'}`` of an affine layer (Dense or Conv) as its parameterization draws them.
+
+    Standard normals, times ``W_std / sqrt(fan_in)`` and ``b_std`` in 'standard', times the
+    abc initial scales of ``layer_._scales(c_in)`` in 'mup'/'meanfield', unscaled in 'ntk'
+    (its multipliers act in :func:`affine_output`). ``b`` is None when ``b_std`` is None.
+    """
+    kw, kb = jax.random.split(key)
+    w = jax.random.normal(kw, w_shape)
+    b = None if layer_.b_std is None else jax.random.normal(kb, (layer_.out,))
+    if layer_.parameterization == "standard":
+        w = w * (layer_.W_std / jnp.sqrt(fan_in))
+        b = None if b is None else b * layer_.b_std
+    elif layer_.parameterization in FEATURE_LEARNING:
+        s = layer_._scales(c_in)
+        w = s.w_init * w
+        b = None if b is None else s.b_init * b
+    return {"W": w, "b": b}
+
+
+def affine_output(layer_, y: Array, b: Array | None, fan_in: int, c_in: int) -> Array:
+    """The output of an affine layer from ``y = x W`` (or ``conv(x, W)``) and its bias ``b``.
+
+    ``b`` broadcasts against ``y`` (None: no bias). 'ntk': ``(W_std / sqrt(fan_in)) y + b_std
+    b``; 'mup'/'meanfield': the abc multipliers of ``layer_._scales(c_in)``; 'standard':
+    ``y + b`` (the scales are in the parameters, see :func:`affine_init`).
+    """
+    if layer_.parameterization == "ntk":
+        y = (layer_.W_std / jnp.sqrt(fan_in)) * y
+        b = None if b is None else layer_.b_std * b
+    elif layer_.parameterization in FEATURE_LEARNING:
+        s = layer_._scales(c_in)
+        y = s.w_mult * y
+        b = None if b is None else s.b_mult * b
+    return y if b is None else y + b
+
+
 def affine_lr_multipliers(name: str, layer_, params) -> dict:
     """``{'W': n^{-c}, 'b': n^{-c_bias}}`` of an affine layer (``b`` None without a bias)."""
     check_params(f"{name}.lr_multipliers", params)
@@ -144,34 +190,15 @@ class Dense:
     def init(self, key: Array, input_shape: Shape):
         check_rank("Dense", input_shape, tuple(range(2, 6)), "(N, ..., channels)")
         fan_in = input_shape[-1]
-        kw, kb = jax.random.split(key)
-        w = jax.random.normal(kw, (fan_in, self.out))
-        b = None if self.b_std is None else jax.random.normal(kb, (self.out,))
-        if self.parameterization == "standard":
-            w = w * (self.W_std / jnp.sqrt(fan_in))
-            b = None if b is None else b * self.b_std
-        elif self.parameterization in FEATURE_LEARNING:
-            s = self._scales(fan_in)
-            w = s.w_init * w
-            b = None if b is None else s.b_init * b
-        return (*input_shape[:-1], self.out), {"W": w, "b": b}
+        params = affine_init(self, key, (fan_in, self.out), fan_in, fan_in)
+        return (*input_shape[:-1], self.out), params
 
     def apply(self, params, x: Array) -> Array:
         w, b = params["W"], params["b"]
-        if x.shape[-1] != w.shape[0]:
-            raise ValueError(
-                f"Dense: input has {x.shape[-1]} channels but the weights "
-                f"expect {w.shape[0]} (input shape {x.shape})."
-            )
-        if self.parameterization == "standard":
-            y = x @ w
-            return y if b is None else y + jnp.broadcast_to(b, y.shape)
-        if self.parameterization in FEATURE_LEARNING:
-            s = self._scales(w.shape[0])
-            y = s.w_mult * (x @ w)
-            return y if b is None else y + jnp.broadcast_to(s.b_mult * b, y.shape)
-        y = (self.W_std / jnp.sqrt(w.shape[0])) * (x @ w)
-        return y if b is None else y + self.b_std * jnp.broadcast_to(b, y.shape)
+        check_channels("Dense", x, w)
+        y = x @ w
+        b = None if b is None else jnp.broadcast_to(b, y.shape)
+        return affine_output(self, y, b, w.shape[0], w.shape[0])
 
     def lr_multipliers(self, params) -> dict:
         """SGD rate factors ``{'W': n^{-c}, 'b': n^{-c_bias}}`` (1.0 in 'standard'/'ntk').

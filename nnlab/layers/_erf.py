@@ -27,11 +27,14 @@ class Erf(Activation):
     static, because whether ``φ`` is odd (``c = 0``) decides whether ``FanInSum`` can add
     the kernels of branches ending in it (see ``Kernel.odd_in_branch``).
 
-    Example:
-      >>> import jax.numpy as jnp
+    Example: one-hot inputs through ``Dense(1)`` have ``v = k = 1/2`` on the diagonal, where
+    the arcsine kernel is ``(2/π) arcsin(1/2) = 1/3``; ``φ`` is odd, ``φ(0) = 0``.
+
+      >>> import jax.numpy as jnp, nnlab
       >>> from nnlab import layers as nl
-      >>> float(nl.Erf().apply((), jnp.array(0.0)))
-      0.0
+      >>> k = nnlab.kernel(nl.serial(nl.Dense(1), nl.Erf()), jnp.eye(2), get="nngp")
+      >>> round(float(k[0, 0]), 6), float(nl.Erf().apply((), jnp.array(0.0)))
+      (0.333333, 0.0)
     """
 
     a: float = 1.0

@@ -33,11 +33,14 @@ class Gaussian(Activation):
       a: amplitude.
       width: the bump's standard deviation ``w`` (positive).
 
-    Example:
-      >>> import jax.numpy as jnp
+    Example: one-hot inputs through ``Dense(1)`` have variances ``1/2`` and covariance
+    ``1/2`` (same input) or ``0`` (the other), so ``D = 2`` or ``9/4`` and ``T = 1/sqrt(D)``.
+
+      >>> import jax.numpy as jnp, nnlab
       >>> from nnlab import layers as nl
-      >>> float(nl.Gaussian().apply((), jnp.array(0.0)))
-      1.0
+      >>> k = nnlab.kernel(nl.serial(nl.Dense(1), nl.Gaussian()), jnp.eye(2), get="nngp")
+      >>> [round(float(t), 6) for t in k[0]]
+      [0.707107, 0.666667]
     """
 
     a: float = 1.0

@@ -55,6 +55,19 @@ polynomials of degree ``< 2·degree`` in each variable, accurate for small varia
 only); its nodes now come from the eigenvalues of the Jacobi matrix (Golub & Welsch
 1969), which, unlike ``numpy.polynomial.hermite_e.hermegauss``, do not overflow for
 large ``degree``.
+
+Example: the activations at 0, and a kernel entry with a closed form: inputs whose
+pre-activations are uncorrelated (``ρ = 0``) give the sigmoid's ``T = E[σ(u)]² = 1/4``,
+since ``σ(x) + σ(-x) = 1``.
+
+    >>> import jax.numpy as jnp, nnlab
+    >>> from nnlab import layers as nl
+    >>> acts = (nl.Tanh(), nl.Sigmoid(), nl.Softplus(), nl.Swish())
+    >>> [round(float(a.apply((), jnp.array(0.0))), 6) for a in acts]
+    [0.0, 0.5, 0.693147, 0.0]
+    >>> k = nnlab.kernel(nl.serial(nl.Dense(1), nl.Sigmoid()), jnp.eye(2), get="nngp")
+    >>> round(float(k[0, 1]), 6)
+    0.25
 """
 
 from __future__ import annotations
@@ -380,14 +393,7 @@ def _tanh_prime(x: Array) -> Array:
 
 @layer
 class Tanh(QuadratureActivation):
-    """``φ(x) = tanh(x)``; kernel by polar quadrature (no closed form exists).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from nnlab import layers as nl
-      >>> float(nl.Tanh().apply((), jnp.array(0.0)))
-      0.0
-    """
+    """``φ(x) = tanh(x)``; kernel by polar quadrature (no closed form exists)."""
 
     degree: int = static(default=DEFAULT_DEGREE)
 
@@ -404,14 +410,7 @@ class Tanh(QuadratureActivation):
 
 @layer
 class Sigmoid(QuadratureActivation):
-    """Logistic ``φ(x) = 1 / (1 + e^{-x})``; kernel by polar quadrature.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from nnlab import layers as nl
-      >>> float(nl.Sigmoid().apply((), jnp.array(0.0)))
-      0.5
-    """
+    """Logistic ``φ(x) = 1 / (1 + e^{-x})``; kernel by polar quadrature."""
 
     degree: int = static(default=DEFAULT_DEGREE)
 
@@ -425,14 +424,7 @@ class Sigmoid(QuadratureActivation):
 
 @layer
 class Softplus(QuadratureActivation):
-    """``φ(x) = log(1 + e^x)``; kernel by polar quadrature.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from nnlab import layers as nl
-      >>> round(float(nl.Softplus().apply((), jnp.array(0.0))), 6)
-      0.693147
-    """
+    """``φ(x) = log(1 + e^x)``; kernel by polar quadrature."""
 
     degree: int = static(default=DEFAULT_DEGREE)
 
@@ -448,12 +440,6 @@ class Swish(QuadratureActivation):
     """Swish / SiLU ``φ(x) = x σ(x)`` (Ramachandran et al. 2017, arXiv:1710.05941).
 
     Kernel by polar quadrature.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from nnlab import layers as nl
-      >>> float(nl.Swish().apply((), jnp.array(0.0)))
-      0.0
     """
 
     degree: int = static(default=DEFAULT_DEGREE)

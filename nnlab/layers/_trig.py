@@ -33,6 +33,19 @@ variances, which the chaotic phase (slope ``W_std² a² b² (1 + cos(2c) e^{-2b�
 of the correlation map at ρ = 1, e.g. 4.5 for ``Sin``, ``W_std = 3``) amplified
 layer after layer: at depth 10 an NNGP diagonal of 4.12 instead of 4.51 in
 float32. With ``ρ`` snapped to 1 there, ``D = 1`` exactly.
+
+Example: the phase turns ``Sin`` into ``Cos``, and ``Rbf``'s NNGP is ``exp(-γ E[(u - v)²])``;
+one-hot inputs through ``Dense(1)`` have ``v1 = v2 = 1/2`` and ``k = 0``, so
+``E[(u - v)²] = 1`` and ``T = e^{-γ}``.
+
+    >>> import math, jax.numpy as jnp, nnlab
+    >>> from nnlab import layers as nl
+    >>> x = jnp.array(0.0)
+    >>> float(nl.Sin(c=jnp.pi / 2).apply((), x)), float(nl.Cos().apply((), x))
+    (1.0, 1.0)
+    >>> k = nnlab.kernel(nl.serial(nl.Dense(1), nl.Rbf(gamma=0.5)), jnp.eye(2), get="nngp")
+    >>> round(float(k[0, 1]), 6), round(math.exp(-0.5), 6)
+    (0.606531, 0.606531)
 """
 
 from __future__ import annotations
@@ -73,12 +86,6 @@ class Sin(Activation):
     ``a`` and ``b`` are pytree leaves; the phase ``c`` is static, because whether ``φ`` is
     odd (``c = 0``) decides whether ``FanInSum`` can add the kernels of branches ending in
     it (see ``Kernel.odd_in_branch``).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from nnlab import layers as nl
-      >>> float(nl.Sin(c=jnp.pi / 2).apply((), jnp.array(0.0)))
-      1.0
     """
 
     a: float = 1.0
@@ -99,14 +106,7 @@ class Sin(Activation):
 
 @layer
 class Cos(Activation):
-    """``φ(x) = a cos(b x + c)`` (= ``a sin(b x + c + π/2)``, so ``cos 2c`` changes sign).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from nnlab import layers as nl
-      >>> float(nl.Cos().apply((), jnp.array(0.0)))
-      1.0
-    """
+    """``φ(x) = a cos(b x + c)`` (= ``a sin(b x + c + π/2)``, so ``cos 2c`` changes sign)."""
 
     a: float = 1.0
     b: float = 1.0
@@ -129,12 +129,6 @@ class Rbf(Activation):
     ``T = exp(-γ (v1 + v2 - 2k)) = exp(-γ E[(u - v)²])`` (Rahimi & Recht 2007),
     and ``Ṫ = 2γ T``: ``Sin(a=√2, b=√(2γ), c=π/4)``, for which ``cos 2c = 0``.
     Same convention as neural-tangents' ``Rbf(gamma)``.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from nnlab import layers as nl
-      >>> round(float(nl.Rbf(gamma=0.5).apply((), jnp.array(0.0))), 6)
-      1.0
     """
 
     gamma: float = 1.0

@@ -1,0 +1,50 @@
+"""Helpers shared by several test files: the small training problem and a multi-device run.
+
+``mlp`` and ``toy_regression`` are the network and data of the nnlab.train tests;
+``run_on_host_devices`` runs a script in a fresh Python with several XLA host devices (the
+device count is fixed when JAX starts, so sharding tests cannot set it in this process).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+
+from nnlab import layers as nl
+
+
+def mlp(width, depth=1):
+    """``depth`` hidden ReLU layers of ``width`` (W_std 1.4, b_std 0.1), then one output."""
+    layers = []
+    for _ in range(depth):
+        layers += [nl.Dense(width, W_std=1.4, b_std=0.1), nl.Relu()]
+    return nl.serial(*layers, nl.Dense(1))
+
+
+def toy_regression(n=8, d=3, seed=1):
+    """``n`` Gaussian inputs in ``d`` dimensions and the targets ``sin(2 x_0)``, shape (n, 1)."""
+    x = jax.random.normal(jax.random.key(seed), (n, d))
+    return x, jnp.sin(2.0 * x[:, :1])
+
+
+def run_on_host_devices(script: str, devices: int = 4) -> None:
+    """Run ``script`` (dedented) with ``devices`` CPU devices; it must exit 0 and print ``ok``.
+
+    ``XLA_FLAGS`` is replaced, not extended: the child compiles at XLA's default optimisation
+    level, whatever the suite's conftest set for this process.
+    """
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
