@@ -379,3 +379,76 @@ def test_linear_limit_matches_min_norm_solution(x64):
         np.testing.assert_allclose(rec.test_final[:, s], [ref, ref], rtol=1e-8)
     with pytest.raises(ValueError, match="ratios must be below 2"):
         nq.linear_limit(_f, _params, (x, y, xt, yt), [2.5], key=jax.random.key(1), seeds=1)
+
+
+def test_two_layer_problem_matches_hand_construction():
+    # Independent reference: the data drawn with the documented key split and the network
+    # written out by hand in the NTK parameterisation, f = relu(x W1/√d) W2/√n.
+    key = jax.random.key(3)
+    apply_fn, init_fn, data = nq.two_layer_problem(key, width=32, dim=4, n_train=6, n_test=10)
+    kx, kt, kw = jax.random.split(key, 3)
+    w = jax.random.normal(kw, (4,))
+    for x, y, k in ((data.x_train, data.y_train, kx), (data.x_test, data.y_test, kt)):
+        g = jax.random.normal(k, x.shape)
+        np.testing.assert_allclose(
+            x, 2.0 * g / jnp.linalg.norm(g, axis=1, keepdims=True), rtol=1e-5
+        )
+        np.testing.assert_allclose(y, jnp.sin(x @ w / 2.0)[:, None], rtol=1e-5, atol=1e-6)
+    params = init_fn(jax.random.key(0))
+    w1, w2 = params[0]["W"], params[2]["W"]
+    assert w1.shape == (4, 32) and w2.shape == (32, 1)
+    assert params[0]["b"] is None and params[2]["b"] is None
+    hand = jnp.maximum(data.x_test @ w1 / 2.0, 0.0) @ w2 / np.sqrt(32)
+    np.testing.assert_allclose(apply_fn(params, data.x_test), hand, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="key"):
+        nq.two_layer_problem(0)
+
+
+def test_ratio_grid_and_diagram_arrays():
+    grid = nq.ratio_grid(0.5, 16.0, 63)
+    assert isinstance(grid, tuple) and len(grid) == 63
+    assert all(isinstance(r, float) for r in grid)
+    np.testing.assert_array_equal(grid, np.round(0.5 + (15.5 / 62) * np.arange(63), 3))
+    assert nq.ratio_grid(1.0, 2.0, 3, decimals=0) == (1.0, 2.0, 2.0)  # 1.5 rounds to even
+    with pytest.raises(ValueError, match="lo < hi"):
+        nq.ratio_grid(3.0, 1.0, 5)
+    with pytest.raises(ValueError, match="n"):
+        nq.ratio_grid(1.0, 3.0, 1)
+    r = np.array([1.0, 3.0])
+    phase = np.array([[0, 1], [0, 2]])
+    lam0 = np.array([0.5, 0.7])
+    d = nq.PhaseDiagram(
+        {"phase": (("seed", "eta_lam0"), phase), "lam0": ("seed", lam0)}, coords={"eta_lam0": r}
+    )
+    out = nq.diagram_arrays({"nn": d, "nqm": d.select(r < 2.0)}, fields=("phase", "lam0"))
+    assert sorted(out) == ["nn_lam0", "nn_phase", "nn_ratio", "nqm_lam0", "nqm_phase", "nqm_ratio"]
+    np.testing.assert_array_equal(out["nn_phase"], phase)
+    np.testing.assert_array_equal(out["nqm_phase"], phase[:, :1])
+    np.testing.assert_array_equal(out["nqm_ratio"], [1.0])
+    np.testing.assert_array_equal(out["nn_lam0"], lam0)
+
+
+def test_phase_diagram_shortfall_and_prediction():
+    # Hand-made codes (as in test_phase_diagram_boundary_select): max_stable per seed is
+    # [3.5, 2.5, 4.5, 2.5], so the shortfall below 4 is 1 - max_stable/4 clipped at 0.
+    r = np.array([1.0, 1.5, 2.5, 3.5, 4.5])
+    codes = np.array([[0, 0, 1, 1, 2], [0, 1, 1, 2, 2], [1, 1, 1, 1, 1], [0, 0, 0, 2, 2]])
+    d = nq.PhaseDiagram(
+        {"phase": (("seed", "eta_lam0"), codes)}, coords={"eta_lam0": r}, meta={"model": "linear"}
+    )
+    np.testing.assert_allclose(d.stable_shortfall(4.0), [0.125, 0.375, 0.0, 0.375])
+    with pytest.raises(ValueError, match="edge"):
+        d.stable_shortfall(0.0)
+    # The linear model's prediction: lazy below 2, divergent above; a 30% band keeps 1.0,
+    # 3.5 and 4.5 only (|r/2 - 1| >= 0.3).
+    p = d.prediction(band=0.3)
+    assert p.meta["model"] == "linear"
+    assert p.coord("eta_lam0").tolist() == [1.0, 3.5, 4.5] and p.phase.tolist() == [0, 2, 2]
+    lazy = d.prediction(phases=[nq.Phase.LAZY])
+    assert lazy.coord("eta_lam0").tolist() == [1.0, 1.5]
+    np.testing.assert_array_equal(lazy.eta_lam_final, [1.0, 1.5])
+    # as the theory side of a comparison: max_abs of the seed-mean phase at the kept ratios
+    c = Comparison.from_records("linear_phase", p, d, "phase", metric="max_abs", tolerance=0)
+    mean = codes[:, [0, 3, 4]].mean(axis=0)  # [0.25, 1.5, 1.75] vs [0, 2, 2]
+    assert c.value == pytest.approx(0.5) and not c.passed
+    np.testing.assert_allclose(c.sim_mean, mean)

@@ -12,8 +12,6 @@ import dataclasses
 import jax
 import numpy as np
 
-from nnlab import data as nd
-from nnlab import layers as nl
 from nnlab import quadratic as nq
 from nnlab.evaluate import Comparison, ExperimentResult
 
@@ -35,16 +33,11 @@ _LAZY_MAX, _CATAPULT_MAX = (float(t) for t in nq.catapult_thresholds(1.0))  # in
 def _phases(name, d, band, description):
     # Phases are discrete: every seed must agree with the predicted phase at every ratio
     # outside the excluded bands around the boundaries (see the band comments), hence 0.
-    model = d.meta["model"]
-    theory = nq.phase_prediction(d.ratio, model=model, band=band)
-    ylabel = f"phase, {model} (0 lazy, 1 catapult, 2 divergent)"
+    ylabel = f"phase, {d.meta['model']} (0 lazy, 1 catapult, 2 divergent)"
     kw = {"metric": "max_abs", "tolerance": 0.0, "ylabel": ylabel}
-    return Comparison.from_records(name, theory, d, "phase", description=description, **kw)
-
-
-def _arrays(ds, fields=("phase", "loss_peak", "lam_final", "lam0", "test_final")):
-    out = {f"{m}_{f}": np.asarray(d[f]) for m, d in ds.items() for f in fields}
-    return {**out, **{f"{m}_ratio": d.ratio for m, d in ds.items()}}
+    return Comparison.from_records(
+        name, d.prediction(band=band), d, "phase", description=description, **kw
+    )
 
 
 # ----------------------------------------------------------------------------- catapult_uv
@@ -89,8 +82,8 @@ def _run_uv(config: UVConfig, seed: int) -> ExperimentResult:
         # O(f0²/n); summing the λ update over the contracting residual gives |Δλ/λ| ≲ 6 f0²/n
         # ≤ 0.1 at n = 512 for |f0| < 3. max_rel is |mean_seeds(λ_T/λ0) - 1|.
         Comparison.from_records(
-            "lazy_lam_constant", nq.phase_prediction(d.ratio, band=0.1, phases=[nq.Phase.LAZY]),
-            d, "eta_lam_final", metric="max_rel", tolerance=0.1,
+            "lazy_lam_constant", d.prediction(band=0.1, phases=[nq.Phase.LAZY]), d,
+            "eta_lam_final", metric="max_rel", tolerance=0.1,
             description="η λ_final in the lazy phase (η λ0 ≤ 1.8) vs η λ0: the kernel stays put.",
         ),
         _phases("uv_phase_vs_ratio", d, 0.05, "uv-model phase vs the prediction, ±5% bands out."),
@@ -102,7 +95,7 @@ def _run_uv(config: UVConfig, seed: int) -> ExperimentResult:
     }
     peak = float(np.max(d.eta_lam_final[cat], initial=-np.inf))
     notes = f"Largest η λ_final over the catapult runs: {peak:.3f}."
-    return ExperimentResult(comparisons, figures, _arrays({"uv": d}), notes)
+    return ExperimentResult(comparisons, figures, nq.diagram_arrays({"uv": d}), notes)
 
 
 register(
@@ -143,36 +136,26 @@ class NQMConfig(TwoLayerConfig):
     ratios_linear: tuple[float, ...] = (0.5, 1.5, 1.9, 2.1, 2.5, 3.0)
 
 
-def _grid(lo, hi, n):
-    return tuple(float(r) for r in np.round(np.linspace(lo, hi, n), 3))
-
-
-def _problem(config, seed: int):
-    """A wide two-layer ReLU net (NTK parameterisation, no biases) on a few sphere points
-    with a smooth single-index target ``sin(w·x/√d)``."""
-    kx, kt, kw = jax.random.split(jax.random.key(1000 + seed), 3)
-    target = nd.single_index_target(kw, config.dim)
-    train = nd.sphere(kx, config.n_train, config.dim, target=target)
-    test = nd.sphere(kt, config.n_test, config.dim, target=target)
-    net = nl.serial(nl.Dense(config.width, b_std=None), nl.Relu(), nl.Dense(1, b_std=None))
-    init = lambda k: net.init(k, train.x.shape)[1]  # noqa: E731
-    return net.apply, init, train.to_train_data(test=test)
+def _problem(config: TwoLayerConfig, seed: int):
+    """The data, network and inits of :func:`nnlab.quadratic.two_layer_problem`."""
+    fields = ("width", "dim", "n_train", "n_test")
+    return nq.two_layer_problem(
+        jax.random.key(1000 + seed), **{f: getattr(config, f) for f in fields}
+    )
 
 
 def _diagrams(config, seed, grids):
-    key = jax.random.key(seed)
-    return nq.phase_diagram(*_problem(config, seed), grids, key=key, seeds=config.seeds,
-                            steps=config.steps)  # fmt: skip
+    key, kw = jax.random.key(seed), {"seeds": config.seeds, "steps": config.steps}
+    return nq.phase_diagram(*_problem(config, seed), grids, key=key, **kw)
 
 
 def _run_nqm(config: NQMConfig, seed: int) -> ExperimentResult:
     grids = {"nn": config.ratios_nn, "nqm": config.ratios_nqm, "linear": config.ratios_linear}
     ds = _diagrams(config, seed, grids)
     claims = {
-        # NQM: Zhu et al. prove lazy < 2/λ0 < catapult < 4/λ0 < divergent. The lower edge
-        # moves by the O(1/sqrt(width)) drift of λ during the first steps (measured ~5% at
-        # width 512) and the upper edge by the multi-example spread of the top-mode
-        # dynamics (seeds diverge between 3.8 and 4.2), so ±10% bands are excluded.
+        # NQM: Zhu et al. prove lazy < 2/λ0 < catapult < 4/λ0 < divergent. ±10% bands: the
+        # O(1/sqrt(width)) drift of λ moves the lower edge (~5% at width 512), the
+        # multi-example spread the upper one (seeds diverge at 3.8-4.2; docs/catapult.md).
         "nqm": (0.1, "NQM phase vs lazy < 2 < catapult < 4 < divergent (η λ0)"),
         # NN: lazy below 2/λ0 and catapult (not divergence) on (2, 4) λ0⁻¹, same bands; above
         # 4/λ0 its own maximal rate is measured below.
@@ -188,10 +171,9 @@ def _run_nqm(config: NQMConfig, seed: int) -> ExperimentResult:
     # Lewkowycz et al. report η_max λ0 above 4 for ReLU networks. One-sided claim, written as
     # the relative shortfall below 4, max(0, 1 - η_max λ0 / 4), per seed; tolerance 0.05 is
     # the grid spacing near 4 (the largest stable grid point underestimates η_max).
-    shortfall = np.maximum(0.0, 1.0 - ds["nn"].max_stable() / _CATAPULT_MAX)
     comparisons.append(
         Comparison.scalar(
-            "nn_max_stable_above_4", 0.0, shortfall, tolerance=0.05,
+            "nn_max_stable_above_4", 0.0, ds["nn"].stable_shortfall(_CATAPULT_MAX), tolerance=0.05,
             description="Shortfall of the network's largest stable η λ0 below 4 (0: catapults "
             "at least up to 4/λ0, as Lewkowycz et al. report for ReLU nets).",
         )
@@ -204,7 +186,7 @@ def _run_nqm(config: NQMConfig, seed: int) -> ExperimentResult:
     }
     stable = {m: d.max_stable().tolist() for m, d in ds.items()}
     notes = f"Largest stable η λ0 on the grid, per seed: {stable}; λ0: {ds['nn'].lam0}."
-    return ExperimentResult(comparisons, figures, _arrays(ds), notes)
+    return ExperimentResult(comparisons, figures, nq.diagram_arrays(ds), notes)
 
 
 _NQM_LARGE = dict(width=4096, n_train=16, n_test=1024, seeds=8, steps=600)
@@ -220,9 +202,9 @@ register(
         small=NQMConfig(),
         large=NQMConfig(
             **_NQM_LARGE,
-            ratios_nn=_grid(0.5, 16.0, 63),
-            ratios_nqm=_grid(0.5, 6.0, 45),
-            ratios_linear=_grid(0.5, 3.0, 26),
+            ratios_nn=nq.ratio_grid(0.5, 16.0, 63),
+            ratios_nqm=nq.ratio_grid(0.5, 6.0, 45),
+            ratios_linear=nq.ratio_grid(0.5, 3.0, 26),
         ),
     )
 )
@@ -281,7 +263,7 @@ def _run_generalization(config: GeneralizationConfig, seed: int) -> ExperimentRe
         f"its converged test loss per seed: {np.round(lin.test_final[0], 4).tolist()}."
     )
     figures = {"test_loss_vs_lr": nq.generalization_figure(ds, lin)}
-    arrays = {**_arrays(ds), "linear_test": lin.test_final[0]}
+    arrays = {**nq.diagram_arrays(ds), "linear_test": lin.test_final[0]}
     return ExperimentResult(comparisons, figures, arrays, notes)
 
 
@@ -296,7 +278,7 @@ register(
         run=_run_generalization,
         small=GeneralizationConfig(),
         large=GeneralizationConfig(
-            **{**_NQM_LARGE, "seeds": 16}, ratios=_grid(0.5, 3.8, 23), max_tracked_ratio=3.4
+            **{**_NQM_LARGE, "seeds": 16}, ratios=nq.ratio_grid(0.5, 3.8, 23), max_tracked_ratio=3.4
         ),
     )
 )

@@ -9,7 +9,9 @@
   :func:`phase_prediction` (the predicted phase against ``η λ0``, a record).
 * :func:`uv_phase_diagram`, :func:`phase_diagram`: sweeps of ``η λ0`` returning
   :class:`PhaseDiagram` records (axes ``seed``, ``eta_lam0``, ``time``);
-  :func:`linear_limit`: the linear model's converged test loss on the same axes.
+  :func:`linear_limit`: the linear model's converged test loss on the same axes;
+  :func:`ratio_grid` (rounded grids of ``η λ0``), :func:`diagram_arrays` (flat arrays).
+* :func:`two_layer_problem`: the wide two-layer ReLU net on sphere points of Zhu et al.
 * :func:`phase_figure`, :func:`trajectory_figure`, :func:`generalization_figure`.
 
 See ``docs/catapult.md``.
@@ -25,8 +27,10 @@ from ._models import quadratic_model as quadratic_model
 from ._models import taylor_ensemble_model as taylor_ensemble_model
 from ._phase_diagram import MODEL_ORDERS as MODEL_ORDERS
 from ._phase_diagram import PhaseDiagram as PhaseDiagram
+from ._phase_diagram import diagram_arrays as diagram_arrays
 from ._phase_diagram import linear_limit as linear_limit
 from ._phase_diagram import phase_diagram as phase_diagram
+from ._phase_diagram import ratio_grid as ratio_grid
 from ._phase_diagram import uv_phase_diagram as uv_phase_diagram
 from ._phases import CatapultThresholds as CatapultThresholds
 from ._phases import Phase as Phase
@@ -38,6 +42,7 @@ from ._phases import phase_prediction as phase_prediction
 from ._plot import generalization_figure as generalization_figure
 from ._plot import phase_figure as phase_figure
 from ._plot import trajectory_figure as trajectory_figure
+from ._problem import two_layer_problem as two_layer_problem
 from ._uv import UVModel as UVModel
 from ._uv import UVState as UVState
 from ._uv import UVTrajectory as UVTrajectory
@@ -56,6 +61,7 @@ __all__ = [
     "UVTrajectory",
     "catapult_thresholds",
     "classify_phase",
+    "diagram_arrays",
     "generalization_figure",
     "linear_limit",
     "linear_model",
@@ -66,7 +72,9 @@ __all__ = [
     "phase_figure",
     "phase_prediction",
     "quadratic_model",
+    "ratio_grid",
     "taylor_ensemble_model",
     "trajectory_figure",
+    "two_layer_problem",
     "uv_phase_diagram",
 ]

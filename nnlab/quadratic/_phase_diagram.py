@@ -21,7 +21,14 @@ from nnlab.evaluate import first_crossing
 from nnlab.record import TIME, Record
 
 from ._models import ntk_max_eigenvalue, ntk_scaled_sgd, taylor_ensemble_model
-from ._phases import RATIO, Phase, catapult_thresholds, phase_codes
+from ._phases import (
+    RATIO,
+    Phase,
+    PhasePrediction,
+    catapult_thresholds,
+    phase_codes,
+    phase_prediction,
+)
 from ._uv import UVModel
 
 MODEL_ORDERS: dict[str, int | None] = {"nn": None, "nqm": 2, "linear": 1}
@@ -60,6 +67,20 @@ class PhaseDiagram(Record):
         ok = np.asarray(self["phase"]) != Phase.DIVERGENT
         return np.where(ok, self.ratio, 0.0).max(axis=1)
 
+    def stable_shortfall(self, edge: float) -> np.ndarray:
+        """Per seed, the relative shortfall ``max(0, 1 - max_stable / edge)`` of the largest
+        stable ratio below ``edge`` (0 when the model trains stably at least up to ``edge``):
+        a one-sided claim such as ``η_max λ0 ≥ 4`` for ReLU networks (Lewkowycz et al. 2020,
+        arXiv:2003.02218) as a number that a tolerance can bound."""
+        edge = _checks.real(edge, "edge", positive=True)
+        return np.maximum(0.0, 1.0 - self.max_stable() / edge)
+
+    def prediction(self, *, band: float = 0.0, phases=tuple(Phase)) -> PhasePrediction:
+        """:func:`phase_prediction` at this diagram's ratios for its ``meta['model']``: the
+        theory side of ``Comparison.from_records(..., theory, diagram, 'phase')``."""
+        model = self.meta.get("model", "uv")
+        return phase_prediction(self.ratio, model=model, band=band, phases=phases)
+
     def relative(self, name: str) -> PhaseDiagram:
         """The diagram with ``name`` divided, per seed, by its value at the smallest ratio."""
         value = np.asarray(self[name])
@@ -86,6 +107,53 @@ class PhaseDiagram(Record):
             out[name] = (dims, np.take(value, idx, axis=dims.index(RATIO)) if on_axis else value)
         coords = {**self.coords, RATIO: self.ratio[idx]}
         return PhaseDiagram(out, coords, self.meta)
+
+
+def ratio_grid(lo: float, hi: float, n: int, *, decimals: int = 3) -> tuple[float, ...]:
+    """``n`` evenly spaced ``η λ0`` from ``lo`` to ``hi``, rounded to ``decimals`` places.
+
+    A hashable grid (a tuple of floats) for frozen experiment configs and the ``ratios`` of
+    :func:`phase_diagram`; the rounding keeps the ratios readable in records and reports.
+
+    Args:
+      lo, hi: positive end points, ``lo < hi``.
+      n: number of points (at least 2).
+      decimals: decimal places kept.
+
+    Example:
+      >>> ratio_grid(0.5, 3.0, 4)
+      (0.5, 1.333, 2.167, 3.0)
+    """
+    lo = _checks.real(lo, "lo", positive=True)
+    hi = _checks.real(hi, "hi", positive=True)
+    n = _checks.integer(n, "n", minimum=2)
+    if not lo < hi:
+        raise ValueError(f"ratio_grid needs lo < hi, got lo={lo}, hi={hi}.")
+    return tuple(float(r) for r in np.round(np.linspace(lo, hi, n), decimals))
+
+
+def diagram_arrays(
+    diagrams: Mapping[str, PhaseDiagram],
+    fields: Sequence[str] = ("phase", "loss_peak", "lam_final", "lam0", "test_final"),
+) -> dict[str, np.ndarray]:
+    """Flat ``{f'{model}_{field}': array}`` of several diagrams, plus ``f'{model}_ratio'``.
+
+    The arrays an experiment saves next to its comparisons (``ExperimentResult.arrays``),
+    one name per model and variable.
+
+    Args:
+      diagrams: ``{model: PhaseDiagram}``, e.g. the result of :func:`phase_diagram`.
+      fields: variables of each diagram to keep.
+
+    Example:
+      >>> import numpy as np
+      >>> d = PhaseDiagram({"phase": (("seed", "eta_lam0"), np.zeros((1, 2), int))},
+      ...                  coords={"eta_lam0": np.array([1.0, 3.0])})
+      >>> sorted(diagram_arrays({"nn": d}, fields=("phase",)))
+      ['nn_phase', 'nn_ratio']
+    """
+    out = {f"{m}_{f}": np.asarray(d[f]) for m, d in diagrams.items() for f in fields}
+    return {**out, **{f"{m}_ratio": d.ratio for m, d in diagrams.items()}}
 
 
 def _check_ratios(ratios):
