@@ -29,6 +29,8 @@ def _compile_fast_for_small_runs() -> None:
         os.environ["XLA_FLAGS"] = (
             os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
         ).strip()
+        # Long training loops are run-time bound: nnlab.train compiles them fully optimised.
+        os.environ["NNLAB_FAST_COMPILE"] = "1"
 
 
 # Exit codes (documented in `nnlab --help` and the README). When several apply, the highest wins.

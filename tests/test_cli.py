@@ -392,3 +392,21 @@ def test_bench_records_a_raising_script_and_runs_the_rest(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert cli.main(["bench", "--dir", str(empty)]) == 2
+
+
+def test_fast_compile_flag_exempts_long_training_loops(monkeypatch):
+    from nnlab.cli import _compile_fast_for_small_runs
+    from nnlab.train._loop import LONG_LOOP_STEPS, loop_compiler_options
+
+    monkeypatch.delenv("NNLAB_FAST_COMPILE", raising=False)
+    monkeypatch.setenv("XLA_FLAGS", "")
+    assert loop_compiler_options(10 * LONG_LOOP_STEPS) is None  # no demo flag: XLA defaults
+    _compile_fast_for_small_runs()
+    assert "--xla_backend_optimization_level=0" in os.environ["XLA_FLAGS"]
+    assert loop_compiler_options(LONG_LOOP_STEPS - 1) is None  # short loops: compile fast
+    assert loop_compiler_options(LONG_LOOP_STEPS) == {"xla_backend_optimization_level": 3}
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=1")  # the user's choice
+    monkeypatch.delenv("NNLAB_FAST_COMPILE")
+    _compile_fast_for_small_runs()
+    assert os.environ["XLA_FLAGS"] == "--xla_backend_optimization_level=1"
+    assert loop_compiler_options(10 * LONG_LOOP_STEPS) is None

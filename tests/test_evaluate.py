@@ -564,3 +564,34 @@ def test_public_api():
         "write_report",
         "write_index",
     }
+
+
+# ---------------------------------------------------------------- power_law_comparisons
+
+
+def test_power_law_comparisons_against_numpy_fits():
+    from nnlab.evaluate import power_law_comparisons
+    from nnlab.record import Record
+
+    rng = np.random.default_rng(0)
+    n = np.array([64.0, 128.0, 256.0, 512.0])
+    draws = 2.0 * n[:, None] ** -0.45 * np.exp(0.05 * rng.standard_normal((4, 8)))
+    rec = Record({"err": (("width", "seed"), draws)}, {"width": n})
+    fit, (curve, slope) = power_law_comparisons(
+        "err_vs_width", rec, "err", exponent=-0.5, tolerances=(0.3, 0.1), metric="max_rel"
+    )
+    mean = draws.mean(axis=1)
+    # Independent: the OLS slope in log-log space and the geometric-mean prefactor.
+    expected_slope = np.polyfit(np.log(n), np.log(mean), 1)[0]
+    c = np.exp(np.mean(np.log(mean) + 0.5 * np.log(n)))
+    np.testing.assert_allclose(fit.exponent, expected_slope, rtol=1e-12)
+    np.testing.assert_allclose(slope.value, abs(expected_slope + 0.5), rtol=1e-12)
+    np.testing.assert_allclose(
+        curve.value, np.max(np.abs(mean - c / np.sqrt(n)) / (c / np.sqrt(n))),
+        rtol=1e-9,
+    )  # fmt: skip
+    assert slope.name == "err_exponent" and slope.passed == (abs(expected_slope + 0.5) <= 0.1)
+    with pytest.raises(ValueError, match="pass axis="):
+        power_law_comparisons("x", rec, "err", exponent=-0.5, tolerances=(1, 1), axis="time")
+    with pytest.raises(ValueError, match="tolerances"):
+        power_law_comparisons("x", rec, "err", exponent=-0.5, tolerances=0.1)

@@ -399,3 +399,66 @@ def test_particle_errors(key):
         mf.meanfield_network(0)
     with pytest.raises(TypeError, match="params must be the"):
         mf.particles({"W": x})
+
+
+# ------------------------------------------------- sampled init spread, ODEs from a run's start
+
+
+def test_sample_init_output_std_against_exact_variance():
+    x = jax.random.normal(jax.random.key(1), (6, 3))
+    rec = mf.sample_init_output_std(jax.random.key(0), x, [8, 32, 128], n_seeds=400)
+    exact = np.sqrt(np.mean(np.asarray(mf.init_output_variance(x, 1)))) / np.sqrt([8, 32, 128])
+    # Relative SE of an RMS sample std over S seeds is at most 1/sqrt(2(S-1)) = 3.5%: 4 SE.
+    np.testing.assert_allclose(np.asarray(rec["std"]), exact, rtol=4 / np.sqrt(2 * 399))
+    assert rec.dims_of("std") == ("width",)
+    with pytest.raises(ValueError, match="n_seeds"):
+        mf.sample_init_output_std(jax.random.key(0), x, [8], n_seeds=1)
+
+
+def test_saad_solla_from_overlaps_matches_per_seed_ode(x64):
+    k1, k3 = jax.random.split(jax.random.key(3))
+    v = jax.random.normal(k1, (2, 200))
+    sim = mf.committee_online_sgd(
+        k3, lambda k: jax.random.normal(k, (2, 200)), v, lr=0.5, n_steps=2000, n_records=5,
+        seeds=2,
+    )  # fmt: skip
+    ode = mf.saad_solla_from_overlaps(sim, lr=0.5)
+    assert ode.dims_of("eg") == ("seed", "time")
+    alpha = np.asarray(sim.alpha)
+    for s in range(2):
+        direct = mf.saad_solla_ode(
+            sim.q[s, 0], sim.r[s, 0], sim.t, lr=0.5, alpha_max=alpha[-1], n_records=5
+        )
+        np.testing.assert_allclose(ode["eg"][s], direct.eg, rtol=1e-10)
+        np.testing.assert_allclose(ode["r"][s], direct.r, rtol=1e-10)
+    with pytest.raises(TypeError, match="OrderParameters"):
+        mf.saad_solla_from_overlaps(ode, lr=0.5)
+
+
+def test_meanfield_figures_draw_the_records():
+    from nnlab.record import Record
+
+    t = np.linspace(0.0, 1.0, 3)
+    sim = mf.OrderParameters(
+        {
+            "eg": (("seed", "time"), np.array([[0.3, 0.2, 0.1], [0.4, 0.2, 0.05]])),
+            "r": (("seed", "time", "student", "teacher"), np.ones((2, 3, 1, 1))),
+        },
+        {"time": t},
+    )
+    r = (("seed", "time", "student", "teacher"), np.ones((2, 3, 1, 1)))
+    ode = Record({"eg": (("seed", "time"), sim["eg"] * 0.9), "r": r}, {"time": t})
+    fig = mf.order_parameters_figure(sim, ode, plateau=0.2, escape=0.5)
+    lines = fig.axes[0].get_lines()
+    np.testing.assert_allclose(lines[0].get_ydata(), sim["eg"][0])
+    np.testing.assert_allclose(lines[2].get_ydata(), 0.9 * sim["eg"][0])
+    a, w = np.array([0.1, -0.2, 0.3]), np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    dens = mf.particle_density_figure([(a, w), (2 * a, w)], ["start", "end"], bins=4)
+    assert [ax.get_title() for ax in dens.axes] == ["start", "end"]
+    both = np.concatenate([a, 2 * a])  # shared ranges: quantiles over both snapshots
+    r_max = np.quantile(np.tile(np.linalg.norm(w, axis=1), 2), 0.998)
+    a_range = tuple(np.quantile(both, [0.002, 0.998]))
+    h = mf.particle_density(a, w, bins=4, a_range=a_range, w_range=(0.0, r_max))[0]
+    np.testing.assert_allclose(dens.axes[0].collections[0].get_array().reshape(4, 4), h.T)
+    with pytest.raises(ValueError, match="one title per snapshot"):
+        mf.particle_density_figure([(a, w)], [])

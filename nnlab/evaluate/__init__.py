@@ -7,7 +7,7 @@
   confidence interval for the exponent.
 * :meth:`Comparison.from_records` lines up two :class:`nnlab.Record` s by axis name;
   :func:`first_crossing`, :func:`threshold_crossing` and :func:`fixed_exponent_fit` read
-  numbers off curves.
+  numbers off curves; :func:`power_law_comparisons` checks a law ``c x^p`` and its exponent.
 * :func:`write_report` / :func:`write_index` write the experiment folders and
   the index behind ``nnlab run`` and ``nnlab demo``.
 
@@ -20,6 +20,7 @@ from ._comparison import Metric as Metric
 from ._curves import first_crossing as first_crossing
 from ._curves import fixed_exponent_fit as fixed_exponent_fit
 from ._curves import threshold_crossing as threshold_crossing
+from ._power_law import power_law_comparisons as power_law_comparisons
 from ._report import ExperimentResult as ExperimentResult
 from ._report import write_index as write_index
 from ._report import write_report as write_report
@@ -34,6 +35,7 @@ __all__ = [
     "ScalingFit",
     "first_crossing",
     "fixed_exponent_fit",
+    "power_law_comparisons",
     "scaling_fit",
     "threshold_crossing",
     "write_index",

@@ -20,7 +20,7 @@ from nnlab import data as nd
 from nnlab import layers as nl
 from nnlab import spectral
 from nnlab.empirical import empirical_ntk
-from nnlab.evaluate import Comparison, fixed_exponent_fit, scaling_fit
+from nnlab.evaluate import Comparison, power_law_comparisons
 from nnlab.record import Record, stack
 
 from ._registry import Experiment, register
@@ -34,28 +34,6 @@ def _relu_net(width: int):
     """Two hidden ReLU layers, C_W = W_std² = 2 (critical), b_std = 0.1, a linear readout."""
     hidden = [(nl.Dense(width, W_std=2**0.5, b_std=0.1), nl.Relu()) for _ in range(2)]
     return nl.serial(*hidden[0], *hidden[1], nl.Dense(1, W_std=1.0, b_std=0.1))
-
-
-def _inverse_sqrt_law(name, sim, field, exponent, tolerances, **labels):
-    """``sim[field]`` over ``('width', 'seed')`` against ``c / sqrt(width)``, and its slope.
-
-    ``c`` is fitted to the seed means with the exponent fixed at -1/2 (``fixed_exponent_fit``);
-    the comparison named ``exponent`` checks the free log-log slope (``scaling_fit``) against
-    -1/2. ``tolerances`` are those of the curve (``rel_l2``) and of the slope (``max_abs``).
-    """
-    widths = np.asarray(sim.coord("width"), float)
-    mean = np.asarray(sim[field]).mean(axis=sim.dims_of(field).index("seed"))
-    theory = Record(
-        {field: ("width", fixed_exponent_fit(widths, mean, -0.5)[1])}, {"width": widths}
-    )
-    fit = scaling_fit(widths, mean)
-    what = f"log-log slope vs width (95% CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}]); theory -1/2"
-    return [
-        Comparison.from_records(
-            name, theory, sim, field, tolerance=tolerances[0], **labels, **_LOG
-        ),
-        Comparison.scalar(exponent, -0.5, fit.exponent, tolerance=tolerances[1], description=what),
-    ]
 
 
 # ----------------------------------------------------------------------- ntk_convergence
@@ -99,10 +77,11 @@ def _ntk_convergence(config: NTKConvergenceConfig, seed: int):
     # for a slope off by 0.2 over a 32x width range (a 2x deviation). The exponent: the CLT
     # gives -1/2; the fit's 95% CI half-width at these sizes is ~0.05-0.1.
     return [
-        *_inverse_sqrt_law(
-            "ntk_error_vs_width", sim, "ntk_error", "fitted_exponent", (0.15, 0.1),
-            description=what, xlabel="width n", ylabel="||Θ_n - Θ_∞||_F / ||Θ_∞||_F",
-        ),
+        *power_law_comparisons(
+            "ntk_error_vs_width", sim, "ntk_error", exponent=-0.5, tolerances=(0.15, 0.1),
+            exponent_name="fitted_exponent", description=what, xlabel="width n",
+            ylabel="||Θ_n - Θ_∞||_F / ||Θ_∞||_F", **_LOG,
+        )[1],
         Comparison.from_records(
             "ntk_entries_widest", Record({"ntk": ("entry", analytic[iu])}), entries, "ntk",
             # The seed-mean at width n has relative error ~ c/sqrt(n * seeds) ≈ 0.02 here.

@@ -24,12 +24,12 @@ import optax
 import nnlab
 from nnlab import data as nd
 from nnlab import predict
-from nnlab.evaluate import Comparison
+from nnlab.evaluate import Comparison, power_law_comparisons
 from nnlab.record import Record
 from nnlab.train import width_sweep
 
 from ._registry import Experiment, register
-from .kernels import _inverse_sqrt_law, _relu_net
+from .kernels import _relu_net
 
 __all__: list[str] = []  # registers its experiments; nothing to import
 
@@ -99,11 +99,12 @@ def _linearized_training(config: LinearizedConfig, seed: int):
         ),
         # The gap is dominated by the O(width^-1/2) fluctuation of the empirical NTK; 20%
         # allows seed noise with this many seeds, and fails for a slope off by > ~0.25.
-        *_inverse_sqrt_law(
-            "gap_to_linearised_vs_width", gaps, "gap", "gap_exponent", (0.2, 0.15),
+        *power_law_comparisons(
+            "gap_to_linearised_vs_width", gaps, "gap", exponent=-0.5, tolerances=(0.2, 0.15),
+            exponent_name="gap_exponent", xlabel="width", ylabel="RMS gap", xscale="log",
+            yscale="log",
             description=gap + "network with the analytic NTK and the same f0; theory c/sqrt(width)",
-            xlabel="width", ylabel="RMS gap",
-        ),
+        )[1],
     ]  # fmt: skip
 
 

@@ -20,19 +20,12 @@ import numpy as np
 
 from nnlab import data
 from nnlab import meanfield as mf
-from nnlab.evaluate import Comparison, ExperimentResult, fixed_exponent_fit, scaling_fit
+from nnlab.evaluate import Comparison, ExperimentResult, power_law_comparisons
 from nnlab.record import Record
 
 from ._registry import Experiment, register
 
 __all__ = ["run_meanfield_fluctuations", "run_saad_solla"]
-
-
-def _figure(n_panels, width=5.5, height=3.6):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * n_panels, height), layout="constrained")
-    return fig, fig.subplots(1, n_panels, squeeze=False)[0]
 
 
 # --------------------------------------------------------------------------- fluctuations
@@ -61,47 +54,6 @@ def _teacher(x):
     return jnp.tanh(x[:, 0] + 0.5 * x[:, 1])
 
 
-def _init_std(key, n, x, config):
-    """RMS over ``x`` of the std of f_N(x) across ``n_init_seeds`` untrained networks."""
-    net = mf.meanfield_network(n, W_std=config.W_std)
-    keys = jax.random.split(key, config.n_init_seeds)
-    f0 = jax.jit(jax.vmap(lambda k: net.apply(net.init(k, x.shape)[1], x)[:, 0]))(keys)
-    return float(np.sqrt(np.mean(np.var(np.asarray(f0), axis=0, ddof=1))))
-
-
-def _inverse_sqrt_law(name, final, field, what):
-    """``field`` (over 'width', maybe 'seed') against ``c N^{-1/2}`` (c fitted with the
-    exponent fixed, :func:`fixed_exponent_fit`) and its fitted exponent against -1/2."""
-    widths = np.asarray(final.coord("width"), np.float64)
-    mean = final[field].mean(axis=-1) if final[field].ndim == 2 else final[field]
-    law = Record({"law": ("width", fixed_exponent_fit(widths, mean, -0.5)[1])}, final.coords)
-    fit = scaling_fit(widths, mean)
-    plot = {"xlabel": "N (particles)", "xscale": "log", "yscale": "log"}
-    # std·√N is constant to within the sampling error of an RMS std over S = 16 seeds:
-    # 1/sqrt(2(S-1)) = 18% in the worst case (test points fully correlated); 0.4 is ~2 SE.
-    # The issue's claim for the exponents: in [-0.6, -0.4]; the fits' own standard errors are
-    # ~0.02-0.04 (notes), and 0.1 also covers the O(N/N_ref) bias of the distance (<= 6%).
-    return fit, [
-        Comparison.from_records(
-            name,
-            law,
-            final,
-            ("law", field),
-            metric="max_rel",
-            tolerance=0.4,
-            description=f"{what} vs c N^(-1/2)",
-            **plot,
-        ),
-        Comparison.scalar(
-            f"{field}_exponent",
-            theory=-0.5,
-            simulation=fit.exponent,
-            tolerance=0.1,
-            description=f"fitted exponent of the {what} vs N",
-        ),
-    ]
-
-
 def run_meanfield_fluctuations(config: FluctuationsConfig, seed: int) -> ExperimentResult:
     kx, kt, kref, kinit, krun = jax.random.split(jax.random.key(seed), 5)
     train = data.gaussian(kx, config.n_train, config.dim, target=_teacher)
@@ -120,27 +72,39 @@ def run_meanfield_fluctuations(config: FluctuationsConfig, seed: int) -> Experim
     sim = flow(krun, n_particles=config.widths, seeds=config.n_seeds)
     spread = mf.seed_fluctuations(sim, ref)  # std (width, time), distance (width, seed, time)
     final, t_final = spread.isel(time=-1), float(sim.time[-1])
-    widths = np.asarray(config.widths, np.float64)
-    keys = jax.random.split(kinit, len(widths))
-    std0 = np.array([_init_std(k, n, x_test, config) for k, n in zip(keys, config.widths)])
+    init = mf.sample_init_output_std(
+        kinit, x_test, config.widths, n_seeds=config.n_init_seeds, W_std=config.W_std
+    )
     # Exact: Var f_N(x) = E[a²] E[relu(w·x)²] / N (the NNGP / N), RMS over the test points.
     exact = np.sqrt(np.mean(np.asarray(mf.init_output_variance(x_test, 1, W_std=config.W_std))))
-    fit_std, std_claims = _inverse_sqrt_law(
-        "std_vs_N_trained", final, "std", f"std across seeds at t = {t_final:g}"
-    )
-    fit_dist, dist_claims = _inverse_sqrt_law(
-        "distance_to_reference",
+    widths = np.asarray(config.widths, np.float64)
+    sqrt_n = np.sqrt(widths)
+    # std·√N is constant to within the sampling error of an RMS std over S = 16 seeds:
+    # 1/sqrt(2(S-1)) = 18% in the worst case (test points fully correlated); 0.4 is ~2 SE.
+    # The issue's claim for the exponents: in [-0.6, -0.4]; the fits' own standard errors are
+    # ~0.02-0.04 (notes), and 0.1 also covers the O(N/N_ref) bias of the distance (<= 6%).
+    law = {"exponent": -0.5, "tolerances": (0.4, 0.1), "metric": "max_rel"}
+    plot = {"xlabel": "N (particles)", "xscale": "log", "yscale": "log"}
+    ref_at = f"the N = {config.n_reference} reference at t = {t_final:g}"
+    fit_std, std_claims = power_law_comparisons(
+        "std_vs_N_trained",
         final,
-        "distance",
-        f"RMS distance to the N = {config.n_reference} reference at t = {t_final:g}",
+        "std",
+        **law,
+        **plot,
+        description=f"std across seeds at t = {t_final:g} vs c N^(-1/2)",
     )
+    fit_dist, dist_claims = power_law_comparisons(
+        "distance_to_reference", final, "distance", **law, **plot,
+        description=f"RMS distance to {ref_at} vs c N^(-1/2)",
+    )  # fmt: skip
     # std·√N at t = 0 against the exact value: the RMS of a sample std over S seeds has
     # relative standard error <= 1/sqrt(2(S-1)) (fully correlated test points, the worst
     # case); with S = n_init_seeds = 256 that is 4.4%, so 15% is > 3 SE at every width.
-    init = Comparison.from_records(
+    init_claim = Comparison.from_records(
         "init_std_times_sqrtN",
-        Record({"std_sqrtN": ("width", np.full(len(widths), exact))}, final.coords),
-        Record({"std_sqrtN": ("width", std0 * np.sqrt(widths))}, final.coords),
+        Record({"std_sqrtN": ("width", np.full(len(sqrt_n), exact))}, init.coords),
+        Record({"std_sqrtN": ("width", np.asarray(init["std"]) * sqrt_n)}, init.coords),
         "std_sqrtN",
         metric="max_rel",
         tolerance=0.15,
@@ -149,19 +113,12 @@ def run_meanfield_fluctuations(config: FluctuationsConfig, seed: int) -> Experim
         description="std of f_N(x) across seeds times sqrt(N) at t = 0 vs the exact "
         "sqrt(E[a^2] E[relu(w.x)^2]) (RMS over test points)",
     )
-    fig, (ax_std, ax_loss) = _figure(2, width=4.0)
-    density_fig, (ax_0, ax_t) = _figure(2, width=4.0)
-    labels = [f"N={n}" for n in config.widths]
-    ax_std.plot(sim.time, (spread.std * np.sqrt(widths)[:, None]).T, marker="o", label=labels)
-    ax_loss.plot(sim.time, np.asarray(sim.loss).mean(axis=1).T, label=labels)
-    ax_loss.plot(ref.time, np.asarray(ref.loss).mean(axis=0), "k--", label="reference")
-    ax_std.set(xlabel="mean-field time t = lr · steps", ylabel="std across seeds x sqrt(N)")
-    ax_loss.set(xlabel="t", ylabel="training loss (seed mean)", yscale="log")
-    ax_std.legend(fontsize=7)
     net = mf.meanfield_network(config.n_reference, W_std=config.W_std)
     start = net.init(jax.random.split(kref, config.n_ref_seeds)[0], train.x.shape)[1]
-    _density((ax_0, ax_t), [mf.particles(start, W_std=config.W_std), (ref.a[0], ref.w[0])])
-    ax_t.set_title(f"t = {t_final:g}, N = {config.n_reference}")
+    density = mf.particle_density_figure(
+        [mf.particles(start, W_std=config.W_std), (ref.a[0], ref.w[0])],
+        ["t = 0", f"t = {t_final:g}, N = {config.n_reference}"],
+    )
     notes = (
         f"Fits: std exponent {fit_std.exponent:.3f} (95% CI [{fit_std.ci_low:.3f}, "
         f"{fit_std.ci_high:.3f}], stderr {fit_std.stderr:.3f}); distance exponent "
@@ -172,23 +129,14 @@ def run_meanfield_fluctuations(config: FluctuationsConfig, seed: int) -> Experim
     )
     arrays = {"times": np.asarray(sim.time), "std_t": spread.std, "widths": widths}
     return ExperimentResult(
-        [init, *std_claims, *dist_claims],
-        figures={"fluctuations": fig, "particle_density": density_fig},
+        [init_claim, *std_claims, *dist_claims],
+        figures={
+            "fluctuations": mf.fluctuations_figure(sim, spread, ref),
+            "particle_density": density,
+        },
         arrays={**arrays, "distance": final.distance},
         notes=notes,
     )
-
-
-def _density(axes, snapshots):
-    """Particle densities in (a, |w|) of ``snapshots`` [(a, w), ...] on shared ranges."""
-    a_all = np.concatenate([np.asarray(a) for a, _ in snapshots])
-    r_all = np.concatenate([np.linalg.norm(np.asarray(w), axis=1) for _, w in snapshots])
-    ranges = {"a_range": tuple(np.quantile(a_all, [0.002, 0.998]))}
-    ranges["w_range"] = (0.0, float(np.quantile(r_all, 0.998)))
-    for ax, (a, w), when in zip(axes, snapshots, ("t = 0", "final")):
-        h, ae, re = mf.particle_density(a, w, bins=50, **ranges)
-        ax.pcolormesh(np.asarray(ae), np.asarray(re), np.asarray(h).T, cmap="viridis")
-        ax.set(title=when, xlabel="a (output weight)", ylabel="|w| (input weight norm)")
 
 
 register(
@@ -251,12 +199,8 @@ def run_saad_solla(config: SaadSollaConfig, seed: int) -> ExperimentResult:
         seeds=config.n_seeds,
     )
     alpha = np.asarray(sim.alpha)
-    with jax.enable_x64(True):  # the theory in float64, from each seed's initial overlaps
-        q0, r0 = np.asarray(sim.q[:, 0], np.float64), np.asarray(sim.r[:, 0], np.float64)
-        t = np.asarray(sim.t, np.float64)
-        solve = functools.partial(mf.saad_solla_ode, t=t, lr=lr, n_records=config.n_records)
-        ode = jax.vmap(lambda q, r: solve(q, r, alpha_max=alpha[-1]))(q0, r0)
-        ode = ode.with_leading_axis("seed").to_numpy()
+    ode = mf.saad_solla_from_overlaps(sim, lr=lr)  # float64, from each seed's start
+    with jax.enable_x64(True):
         plateau = float(mf.saad_solla_plateau(np.eye(m), k, lr=lr, alpha_max=config.plateau_alpha))
     # The escape from the plateau is triggered by O(D^-1/2) asymmetries, from the initial
     # overlaps (which the ODE sees) and from the SGD noise (which it does not), so its timing is
@@ -300,18 +244,7 @@ def run_saad_solla(config: SaadSollaConfig, seed: int) -> ExperimentResult:
             f"ODEs vs the simulation mean over alpha in [{alpha[near[0]]:g}, {alpha[near[-1]]:g}]",
         ),
     ]
-    fig, (ax_eg, ax_r) = _figure(2)
-    ax_eg.plot(alpha, np.asarray(sim.eg).T, color="C0", alpha=0.35, lw=1)
-    ax_eg.plot(alpha, ode["eg"].T, color="C3", ls="--", lw=1)
-    ax_eg.axhline(plateau, color="k", ls=":")
-    ax_eg.axvline(alpha[i_escape], color="gray", ls="-.", lw=1)
-    ax_eg.set(xlabel="alpha = steps / D", yscale="log", ylabel="eg: SGD (blue), ODE (red)")
-    for i, (rs, ro) in enumerate(
-        zip(sim.r[0].reshape(len(alpha), -1).T, ode["r"][0].reshape(len(alpha), -1).T)
-    ):
-        ax_r.plot(alpha, rs, color=f"C{i}", lw=1)
-        ax_r.plot(alpha, ro, color=f"C{i}", ls="--", lw=1.5)
-    ax_r.set(xlabel="alpha = steps / D", ylabel="R_in (seed 0): solid SGD, dashed ODE")
+    fig = mf.order_parameters_figure(sim, ode, plateau, escape=alpha[i_escape])
     notes = (
         f"Convention: w_k <- w_k + (lr/sqrt(D)) g'(lambda_k)(y - yhat) x, g = erf(./sqrt(2)), "
         f"alpha = steps/D (committee_network trained by nnlab.train on a Stream). D = {dim}, "

@@ -23,10 +23,11 @@ from nnlab import _checks
 from nnlab import layers as nl
 from nnlab.data import gaussian
 from nnlab.parameterization import scale_learning_rates
+from nnlab.record import Record
 from nnlab.train import Stream, train, train_ensemble
 
 from ._particles import check_schedule
-from ._saad_solla import OrderParameters, _check_lr, _eg
+from ._saad_solla import OrderParameters, _check_lr, _eg, saad_solla_ode
 
 
 def committee_network(n_units: int) -> nl.Serial:
@@ -186,3 +187,49 @@ def committee_online_sgd(
         coords={**rec.coords, "time": np.asarray(rec.step) / d},
         meta={"time_unit": "alpha"},
     )
+
+
+def saad_solla_from_overlaps(sim: OrderParameters, *, lr) -> Record:
+    r"""The Saad-Solla ODEs started from each run's initial overlaps, on the run's times.
+
+    For an online-SGD record of :func:`committee_online_sgd` (one run, or a ``'seed'`` axis),
+    :func:`saad_solla_ode` is solved in float64 from each run's own ``(Q(0), R(0))`` and
+    ``T`` to the run's last ``α``, recorded at the run's ``n_records`` times: theory and
+    simulation then share the initial-overlap fluctuations of order ``D^{-1/2}`` and differ
+    only by the SGD noise (Saad & Solla 1995; Goldt et al. 2019).
+
+    Args:
+      sim: :class:`OrderParameters` over ``('time', ...)`` or ``('seed', 'time', ...)``, with
+        equally spaced times from 0.
+      lr: the step size the run used.
+
+    Returns:
+      A :class:`nnlab.Record` with ``q``, ``r``, ``eg`` (and ``t``) on the run's axes, as
+      NumPy float64 arrays.
+
+    Example:
+      >>> import jax
+      >>> k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+      >>> v, w0 = jax.random.normal(k1, (2, 200)), jax.random.normal(k2, (2, 200))
+      >>> sim = committee_online_sgd(k3, w0, v, lr=0.5, n_steps=2000, n_records=3)
+      >>> ode = saad_solla_from_overlaps(sim, lr=0.5)
+      >>> ode.dims_of("eg"), bool(abs(ode["eg"][0] - sim["eg"][0]) < 1e-5)  # the same start
+      (('time',), True)
+    """
+    if not isinstance(sim, OrderParameters):
+        raise TypeError(f"sim must be OrderParameters (committee_online_sgd), got {type(sim)}.")
+    lead = sim.dims_of("eg")[:-1]
+    if lead not in ((), ("seed",)):
+        raise ValueError(f"sim must be over ('time',) or ('seed', 'time'), got {(*lead, 'time')}.")
+    alpha = np.asarray(sim.coord("time"))
+    with jax.enable_x64(True):
+        t = np.asarray(sim["t"], np.float64)
+        q0 = np.asarray(sim["q"], np.float64)[..., 0, :, :]
+        r0 = np.asarray(sim["r"], np.float64)[..., 0, :, :]
+
+        def solve(q, r):
+            return saad_solla_ode(q, r, t, lr=lr, alpha_max=alpha[-1], n_records=len(alpha))
+
+        if not lead:
+            return solve(q0, r0).to_numpy()
+        return jax.vmap(solve)(q0, r0).with_leading_axis("seed").to_numpy()

@@ -282,6 +282,7 @@ def train_ensemble(
             progress,
             time_axis=1,
             desc="ensemble",
+            steps=steps,
         )
     final, logs = _to_host((final_fields(state), logs))
 

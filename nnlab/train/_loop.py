@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
@@ -444,14 +445,32 @@ def chunk_sizes(n_logs: int, progress: bool, chunks: int = 20) -> list[int]:
     return sizes
 
 
-def drive(start, advance, args, n_logs, progress, time_axis, desc="train"):
+# ``nnlab demo`` and ``nnlab run --scale small`` compile with XLA's level-0 backend (fast
+# compiles for many short programs, see ``nnlab.cli``) and say so in this variable. A long
+# loop is run-time bound instead: at level 0 online SGD of the Saad-Solla committee (80,000
+# steps) ran 7.7x slower per step, so loops from ``LONG_LOOP_STEPS`` steps on are compiled
+# with XLA's default optimisation whatever the process-wide flag says.
+FAST_COMPILE_ENV = "NNLAB_FAST_COMPILE"
+LONG_LOOP_STEPS = 10_000
+
+
+def loop_compiler_options(steps: int) -> dict | None:
+    """XLA options for the jitted loop of ``steps`` updates (see ``FAST_COMPILE_ENV``)."""
+    if steps >= LONG_LOOP_STEPS and os.environ.get(FAST_COMPILE_ENV) == "1":
+        return {"xla_backend_optimization_level": 3}
+    return None
+
+
+def drive(start, advance, args, n_logs, progress, time_axis, desc="train", steps=0):
     """Run ``start`` then ``advance`` over all logs: one program, or chunks with a bar.
 
     Without a progress bar ``start`` and all of ``advance`` are fused into one jitted call.
     With one, the scan runs in chunks and the bar is updated between them; each chunk is a
-    compiled scan, so the loop itself is not slowed (only a host sync per chunk).
+    compiled scan, so the loop itself is not slowed (only a host sync per chunk). ``steps``
+    (the number of updates) picks the compiler options (:func:`loop_compiler_options`).
     """
     sizes = chunk_sizes(n_logs, progress)
+    options = loop_compiler_options(steps)
     if len(sizes) == 1:
 
         def whole(*args):
@@ -459,13 +478,13 @@ def drive(start, advance, args, n_logs, progress, time_axis, desc="train"):
             state, logs = advance(state, n_logs, *args)
             return state, log0, logs
 
-        state, log0, logs = jax.jit(whole)(*args)
+        state, log0, logs = jax.jit(whole, compiler_options=options)(*args)
         parts = [logs]
     else:
         from tqdm.auto import tqdm
 
         state, log0 = jax.jit(start)(*args)
-        adv = jax.jit(advance, static_argnums=1)
+        adv = jax.jit(advance, static_argnums=1, compiler_options=options)
         parts = []
         with tqdm(total=n_logs, desc=desc, unit="log") as bar:
             for size in sizes:
@@ -631,6 +650,7 @@ def train(
             n_logs,
             progress,
             time_axis=0,
+            steps=steps,
         )
     return to_record(final_fields(state), logs, steps, log_every)
 
