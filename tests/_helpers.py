@@ -14,6 +14,7 @@ import textwrap
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nnlab import layers as nl
 
@@ -48,3 +49,15 @@ def run_on_host_devices(script: str, devices: int = 4) -> None:
         check=False,
     )
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def assert_member_matches_run(member_loss, member_distance, run) -> None:
+    """An ensemble member's ``train_loss`` and ``weight_distance`` equal a single run's.
+
+    vmap vs a single run: the same float64 operations, whose reduction order may differ
+    (~1e-15), so 1e-10 relative (1e-13 absolute for the distance, which starts at 0).
+    """
+    np.testing.assert_allclose(member_loss, run.train_loss, rtol=1e-10)
+    np.testing.assert_allclose(
+        member_distance, run.observables["weight_distance"], rtol=1e-10, atol=1e-13
+    )

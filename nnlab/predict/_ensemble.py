@@ -9,19 +9,8 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._linalg import (
-    LossNormalization,
-    add_ridge,
-    as_float_array,
-    check_cross,
-    check_nonnegative,
-    check_square,
-    check_targets,
-    check_times,
-    eigh_psd,
-    learning_rate,
-    raise_if_not_psd,
-)
+from . import _linalg
+from ._linalg import LossNormalization
 
 
 class EnsemblePrediction(NamedTuple):
@@ -49,7 +38,7 @@ def _part(k, part: str, name: str, allow_bare: bool):
             f"(e.g. nnlab.kernel(..., get=('nngp', 'ntk'))) or a dict with those keys; got "
             f"{type(k).__name__}."
         )
-    return as_float_array(val, f"{name}.{part}")
+    return _linalg.as_float_array(val, f"{name}.{part}")
 
 
 def ensemble_mse(
@@ -117,31 +106,32 @@ def ensemble_mse(
     """
     if get not in ("ntk", "nngp"):
         raise ValueError(f"get must be 'ntk' or 'nngp', got {get!r}.")
-    nngp = check_square(_part(k_train_train, "nngp", "k_train_train", get == "nngp"), "nngp")
+    nngp = _part(k_train_train, "nngp", "k_train_train", get == "nngp")
+    nngp = _linalg.check_square(nngp, "nngp")
     drive = (
         nngp
         if get == "nngp"
-        else check_square(_part(k_train_train, "ntk", "k_train_train", False), "ntk")
+        else _linalg.check_square(_part(k_train_train, "ntk", "k_train_train", False), "ntk")
     )
     n = nngp.shape[0]
     if drive.shape != nngp.shape:
         raise ValueError(
             f"ntk and nngp train kernels differ in shape: {drive.shape} vs {nngp.shape}."
         )
-    y2, squeeze = check_targets(y, n)
+    y2, squeeze = _linalg.check_targets(y, n)
     if k_test_train is None:
         nngp_x, drive_x, nngp_xx = nngp, drive, nngp
         if nngp_test_test is not None:
             raise ValueError("nngp_test_test was given without k_test_train; pass both.")
     else:
-        nngp_x = check_cross(
+        nngp_x = _linalg.check_cross(
             _part(k_test_train, "nngp", "k_test_train", get == "nngp"), None, n, "k_test_train.nngp"
         )
         m = nngp_x.shape[0]
         drive_x = (
             nngp_x
             if get == "nngp"
-            else check_cross(
+            else _linalg.check_cross(
                 _part(k_test_train, "ntk", "k_test_train", False), m, n, "k_test_train.ntk"
             )
         )
@@ -157,16 +147,16 @@ def ensemble_mse(
                 raise ValueError(
                     f"nngp_test_test must have shape ({m}, {m}) or ({m},), got {nngp_xx.shape}."
                 )
-    check_nonnegative(ridge, "ridge")
-    check_times(t, "t")
+    _linalg.check_nonnegative(ridge, "ridge")
+    _linalg.check_times(t, "t")
     t = jnp.asarray(t, y2.dtype)
-    check_nonnegative(lr, "lr")
-    eta = learning_rate(lr, n, loss_normalization).astype(y2.dtype)
+    _linalg.check_nonnegative(lr, "lr")
+    eta = _linalg.learning_rate(lr, n, loss_normalization).astype(y2.dtype)
 
     mean, cov, ok = _ensemble_core(
         drive, nngp, drive_x, nngp_x, nngp_xx, y2, t, eta, ridge, compute_cov=compute_cov
     )
-    raise_if_not_psd(ok, add_ridge(drive, ridge), f"{get}_train + ridge * I")
+    _linalg.raise_if_not_psd(ok, _linalg.add_ridge(drive, ridge), f"{get}_train + ridge * I")
     if squeeze:
         mean = mean[..., 0]
     return EnsemblePrediction(mean, cov)
@@ -176,7 +166,7 @@ def ensemble_mse(
 def _ensemble_core(drive, nngp, drive_x, nngp_x, nngp_xx, y2, t, eta, ridge, *, compute_cov):
     """Jitted numerics of :func:`ensemble_mse`; returns (mean, covariance or None, ok flag)."""
     ridge = jnp.asarray(ridge, drive.dtype)
-    evals, evecs, ok = eigh_psd(add_ridge(drive, ridge), "training kernel")
+    evals, evecs, ok = _linalg.eigh_psd(_linalg.add_ridge(drive, ridge), "training kernel")
     tt = t[..., None]
     lam = evals.reshape((1,) * (tt.ndim - 1) + evals.shape)
     exponent = jnp.where(lam > 0, -eta * lam * tt, 0.0)

@@ -16,18 +16,8 @@ import numpy as np
 from nnlab import _checks
 from nnlab._checks import is_traced
 
-from ._linalg import (
-    LossNormalization,
-    add_ridge,
-    as_float_array,
-    check_cross,
-    check_nonnegative,
-    check_square,
-    check_targets,
-    check_times,
-    eigh_psd,
-    learning_rate,
-)
+from . import _linalg
+from ._linalg import LossNormalization
 
 
 class TrainTestPrediction(NamedTuple):
@@ -42,24 +32,24 @@ class TrainTestPrediction(NamedTuple):
 
 
 def _prepare(ntk_train, y, ntk_test_train, f0_train, f0_test, ridge):
-    ntk_train = check_square(ntk_train, "ntk_train")
+    ntk_train = _linalg.check_square(ntk_train, "ntk_train")
     n = ntk_train.shape[0]
-    y2, squeeze = check_targets(y, n)
+    y2, squeeze = _linalg.check_targets(y, n)
     if f0_train is None:
         f0_train = jnp.zeros_like(y2)
     else:
-        f0_train = as_float_array(f0_train, "f0_train").astype(y2.dtype)
+        f0_train = _linalg.as_float_array(f0_train, "f0_train").astype(y2.dtype)
         if f0_train.shape not in (y2.shape, (n,) if squeeze else ()):
             want = (n,) if squeeze else y2.shape
             raise ValueError(f"f0_train must have the shape of y, {want}, got {f0_train.shape}.")
         f0_train = f0_train.reshape(y2.shape)
     if ntk_test_train is not None:
-        ntk_test_train = check_cross(ntk_test_train, None, n, "ntk_test_train")
+        ntk_test_train = _linalg.check_cross(ntk_test_train, None, n, "ntk_test_train")
         m = ntk_test_train.shape[0]
         if f0_test is None:
             f0_test = jnp.zeros((m, y2.shape[1]), y2.dtype)
         else:
-            f0_test = as_float_array(f0_test, "f0_test").astype(y2.dtype)
+            f0_test = _linalg.as_float_array(f0_test, "f0_test").astype(y2.dtype)
             if f0_test.shape not in ((m, y2.shape[1]), (m,) if squeeze else ()):
                 raise ValueError(
                     f"f0_test must have shape ({m},{'' if squeeze else f' {y2.shape[1]}'}) "
@@ -68,8 +58,9 @@ def _prepare(ntk_train, y, ntk_test_train, f0_train, f0_test, ridge):
             f0_test = f0_test.reshape(m, y2.shape[1])
     elif f0_test is not None:
         raise ValueError("f0_test was given without ntk_test_train; pass both or neither.")
-    check_nonnegative(ridge, "ridge")
-    evals, evecs, ok = eigh_psd(add_ridge(ntk_train, ridge), "ntk_train + ridge * I")
+    _linalg.check_nonnegative(ridge, "ridge")
+    ridged = _linalg.add_ridge(ntk_train, ridge)
+    evals, evecs, ok = _linalg.eigh_psd(ridged, "ntk_train + ridge * I")
     return n, y2, squeeze, f0_train, ntk_test_train, f0_test, evals, evecs, ok
 
 
@@ -152,10 +143,10 @@ def gradient_flow_mse(
     n, y2, squeeze, f0_train, ntk_test_train, f0_test, evals, evecs, ok = _prepare(
         ntk_train, y, ntk_test_train, f0_train, f0_test, ridge
     )
-    check_times(t, "t")
+    _linalg.check_times(t, "t")
     t = jnp.asarray(t, y2.dtype)
-    check_nonnegative(lr, "lr")
-    eta = learning_rate(lr, n, loss_normalization).astype(y2.dtype)
+    _linalg.check_nonnegative(lr, "lr")
+    eta = _linalg.learning_rate(lr, n, loss_normalization).astype(y2.dtype)
     tt, lam = _broadcast_modes(t, evals)
     exponent = -eta * lam * tt
     exponent = jnp.where(lam > 0, exponent, 0.0)  # avoid 0 * inf in zero modes
@@ -270,8 +261,8 @@ def gradient_descent_mse(
         raise TypeError(f"steps must be integer step counts, got dtype {steps.dtype}.")
     if not is_traced(steps) and bool(np.any(np.asarray(steps) < 0)):
         raise ValueError(f"steps must be >= 0 (step counts), got {steps}.")
-    check_nonnegative(lr, "lr")
-    eta = learning_rate(lr, n, loss_normalization).astype(y2.dtype)
+    _linalg.check_nonnegative(lr, "lr")
+    eta = _linalg.learning_rate(lr, n, loss_normalization).astype(y2.dtype)
     _check_momentum(momentum)
     if not is_traced(momentum) and float(momentum) == 0.0:
         kk, lam = _broadcast_modes(steps, evals)
@@ -312,7 +303,7 @@ def max_learning_rate(
       >>> float(max_learning_rate(jnp.array([[4.0, 0.0], [0.0, 1.0]])))  # 2 n / λ_max
       1.0
     """
-    ntk_train = check_square(ntk_train, "ntk_train")
+    ntk_train = _linalg.check_square(ntk_train, "ntk_train")
     n = ntk_train.shape[0]
     _check_momentum(momentum)
     lam_max = jnp.linalg.eigvalsh(ntk_train)[-1]
@@ -324,5 +315,5 @@ def max_learning_rate(
     return (
         2
         * (1 + jnp.asarray(momentum, lam_max.dtype))
-        / learning_rate(lam_max, n, loss_normalization)
+        / _linalg.learning_rate(lam_max, n, loss_normalization)
     )

@@ -8,16 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from ._linalg import (
-    add_ridge,
-    as_float_array,
-    check_cross,
-    check_nonnegative,
-    check_square,
-    check_targets,
-    cholesky,
-    solve_pd,
-)
+from . import _linalg
 
 
 class GPPosterior(NamedTuple):
@@ -60,13 +51,13 @@ def kernel_regression(k_train, y, k_test_train, *, ridge=0.0):
       >>> [round(v, 3) for v in pred.tolist()]
       [0.333]
     """
-    k_train = check_square(k_train, "k_train")
+    k_train = _linalg.check_square(k_train, "k_train")
     n = k_train.shape[0]
-    y2, squeeze = check_targets(y, n)
-    k_test_train = check_cross(k_test_train, None, n, "k_test_train")
-    check_nonnegative(ridge, "ridge")
-    chol = cholesky(add_ridge(k_train, ridge), "k_train + ridge * I")
-    mean = k_test_train @ solve_pd(chol, y2)
+    y2, squeeze = _linalg.check_targets(y, n)
+    k_test_train = _linalg.check_cross(k_test_train, None, n, "k_test_train")
+    _linalg.check_nonnegative(ridge, "ridge")
+    chol = _linalg.cholesky(_linalg.add_ridge(k_train, ridge), "k_train + ridge * I")
+    mean = k_test_train @ _linalg.solve_pd(chol, y2)
     return mean[:, 0] if squeeze else mean
 
 
@@ -103,20 +94,20 @@ def gp_posterior(k_train, y, k_test_train, k_test_test, *, noise=0.0):
       >>> post.mean.round(3).tolist(), (jnp.diag(post.covariance).round(3) + 0.0).tolist()
       ([1.0, -1.0], [0.0, 0.0])
     """
-    k_train = check_square(k_train, "k_train")
+    k_train = _linalg.check_square(k_train, "k_train")
     n = k_train.shape[0]
-    y2, squeeze = check_targets(y, n)
-    k_test_train = check_cross(k_test_train, None, n, "k_test_train")
+    y2, squeeze = _linalg.check_targets(y, n)
+    k_test_train = _linalg.check_cross(k_test_train, None, n, "k_test_train")
     m = k_test_train.shape[0]
-    k_test_test = as_float_array(k_test_test, "k_test_test")
+    k_test_test = _linalg.as_float_array(k_test_test, "k_test_test")
     if k_test_test.shape not in ((m, m), (m,)):
         raise ValueError(
             f"k_test_test must have shape ({m}, {m}) or its diagonal ({m},), "
             f"got shape {k_test_test.shape}."
         )
-    check_nonnegative(noise, "noise")
-    chol = cholesky(add_ridge(k_train, noise), "k_train + noise * I")
-    mean = k_test_train @ solve_pd(chol, y2)
+    _linalg.check_nonnegative(noise, "noise")
+    chol = _linalg.cholesky(_linalg.add_ridge(k_train, noise), "k_train + noise * I")
+    mean = k_test_train @ _linalg.solve_pd(chol, y2)
     half = solve_triangular(chol, k_test_train.T, lower=True)  # L^{-1} K_{X*}: (n, m)
     if k_test_test.ndim == 1:
         cov = k_test_test - jnp.sum(half * half, axis=0)

@@ -19,11 +19,8 @@ from ._loop import (
     LossName,
     LossNormalization,
     check_batching,
-    check_data,
-    check_divergence,
-    check_loss,
     check_outputs,
-    check_schedule,
+    check_run,
     check_stream,
     check_stream_outputs,
     drive,
@@ -31,9 +28,8 @@ from ._loop import (
     make_program,
     to_record,
 )
-from ._precision import Precision, check_precision, matmul_precision
+from ._precision import Precision, matmul_precision
 from ._record import TrainRecord
-from ._stream import Stream
 
 
 def _member_keys(seeds, key):
@@ -173,18 +169,11 @@ def train_ensemble(
       >>> rec.train_loss.shape  # (seed, lr, step)
       (2, 2, 5)
     """
-    _checks.function(apply_fn, "apply_fn", "apply_fn(params, x) -> (N, *out)")
+    online, data, steps, log_every, n_logs, progress = check_run(
+        apply_fn, data, steps, log_every, precision, progress, loss, loss_normalization,
+        divergence_threshold, divergence_factor,
+    )  # fmt: skip
     _checks.function(init_fn, "init_fn", "init_fn(key) -> params")
-    online = isinstance(data, Stream)
-    if not online:
-        data = check_data(data)
-    steps = _checks.integer(steps, "steps", fix="It is the number of optimizer updates.")
-    log_every = _checks.integer(log_every, "log_every")
-    n_logs = check_schedule(steps, log_every)
-    check_precision(precision)
-    progress = _checks.boolean(progress, "progress")
-    check_loss(loss, loss_normalization)
-    check_divergence(divergence_threshold, divergence_factor)
     if not (isinstance(seeds, (int, np.integer, jax.Array)) and not isinstance(seeds, bool)):
         raise TypeError(
             f"seeds must be an int count or a 1-D array of jax.random keys, got {seeds!r}."

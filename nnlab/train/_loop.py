@@ -518,6 +518,27 @@ def to_record(final, logs, steps, log_every, axes=(), coords=None) -> TrainRecor
     )
 
 
+def check_run(
+    apply_fn, data, steps, log_every, precision, progress, loss, loss_normalization,
+    divergence_threshold, divergence_factor,
+):  # fmt: skip
+    """The arguments :func:`train` and ``train_ensemble`` share, checked; returns
+    ``(online, data, steps, log_every, n_logs, progress)`` (``data`` normalised unless it is
+    a :class:`Stream`)."""
+    _checks.function(apply_fn, "apply_fn", "apply_fn(params, x) -> (N, *out)")
+    online = isinstance(data, Stream)
+    if not online:
+        data = check_data(data)
+    steps = _checks.integer(steps, "steps", fix="It is the number of optimizer updates.")
+    log_every = _checks.integer(log_every, "log_every")
+    n_logs = check_schedule(steps, log_every)
+    check_precision(precision)
+    progress = _checks.boolean(progress, "progress")
+    check_loss(loss, loss_normalization)
+    check_divergence(divergence_threshold, divergence_factor)
+    return online, data, steps, log_every, n_logs, progress
+
+
 def train(
     apply_fn: Callable[[Any, jax.Array], jax.Array],
     params0: Any,
@@ -607,17 +628,10 @@ def train(
       >>> rec.train_loss.shape
       (3,)
     """
-    _checks.function(apply_fn, "apply_fn", "apply_fn(params, x) -> (N, *out)")
-    online = isinstance(data, Stream)
-    if not online:
-        data = check_data(data)
-    steps = _checks.integer(steps, "steps", fix="It is the number of optimizer updates.")
-    log_every = _checks.integer(log_every, "log_every")
-    n_logs = check_schedule(steps, log_every)
-    check_precision(precision)
-    progress = _checks.boolean(progress, "progress")
-    check_loss(loss, loss_normalization)
-    check_divergence(divergence_threshold, divergence_factor)
+    online, data, steps, log_every, n_logs, progress = check_run(
+        apply_fn, data, steps, log_every, precision, progress, loss, loss_normalization,
+        divergence_threshold, divergence_factor,
+    )  # fmt: skip
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
             f"optimizer must be an optax.GradientTransformation, got {type(optimizer).__name__}."
