@@ -340,3 +340,115 @@ def test_bad_inputs_raise():
         fw.fourth_cumulant_estimate(jnp.ones((10, 2)), jnp.ones((10, 2)), n_batches=8)
     with pytest.raises(ValueError, match="edges"):
         fw.output_density_bins([1.0, 0.0], 1.0, 0.0)
+
+
+# ------------------------------------------------------------------ library helpers
+def test_critical_mlp_at_the_critical_point(x64):
+    # Independent values: ReLU C_W = 2; tanh C_W = 1/tanh'(0)² = 1; erf C_W = 1/erf'(0)² = π/4
+    # (σ'(0) = 2/√π); C_b = 0 for all three (RYH 2021, §5.2-5.3).
+    for act, w_std in (("relu", math.sqrt(2.0)), ("tanh", 1.0), ("erf", math.sqrt(math.pi) / 2)):
+        net = fw.critical_mlp(act, 4, 16)
+        dense = net.layers[0::2]
+        assert len(dense) == 4 and [d.out for d in dense] == [16] * 4
+        assert all(d.parameterization == "standard" for d in dense)
+        for d in dense:
+            assert d.W_std == pytest.approx(w_std, rel=1e-12) and d.b_std == 0.0
+    off = fw.critical_mlp("tanh", 3, 8, 1.5)  # W_std overridden, b_std still critical
+    assert [(d.W_std, d.b_std) for d in off.layers[0::2]] == [(1.5, 0.0)] * 3
+    point = fw.criticality(jax.nn.gelu)  # nontrivial class: C_b > 0
+    assert (point.W_std, point.b_std) == (math.sqrt(point.c_w), math.sqrt(point.c_b))
+    with pytest.raises(ValueError, match="activation"):
+        fw.critical_mlp("identity", 3, 8)
+    with pytest.raises(ValueError, match="depth"):
+        fw.critical_mlp("relu", 1, 8)
+
+
+def test_from_layer_matches_slicing():
+    rec = fw.scale_invariant_kurtosis(5, [8.0, 16.0], kernel=2.0)
+    deep = fw.from_layer(rec, 3)
+    assert deep.coord("layer").tolist() == [3, 4, 5]
+    for name in rec.names:
+        assert deep.dims_of(name) == ("width", "layer")
+        np.testing.assert_array_equal(deep[name], np.asarray(rec[name])[:, 2:])
+    np.testing.assert_array_equal(deep.coord("width"), rec.coord("width"))
+    with pytest.raises(TypeError, match="'layer' axis"):
+        fw.from_layer(fw.output_density_bins([0.0, 1.0], 1.0, 0.0), 2)
+
+
+def test_depth_exponent_matches_a_log_log_least_squares_fit(x64):
+    th = fw.finite_width_recursion(jnp.tanh, 1.0, 24, 1.0, 0.0)
+    ells = np.arange(8, 25)
+    slope = np.polyfit(np.log(ells), np.log(np.asarray(th.kernel)[7:]), 1)[0]
+    assert fw.depth_exponent(th, "kernel", first=8).exponent == pytest.approx(slope, rel=1e-10)
+    # a Monte Carlo record is fitted through its mean over 'seed'
+    batches = fw.moment_batches(
+        fw.sample_preactivations(jax.random.key(1), fw.critical_mlp("tanh", 6, 8), jnp.ones(2),
+                                 n_networks=64),
+        n_batches=4,
+    )  # fmt: skip
+    mean = np.asarray(batches.second_moment).mean(0)
+    slope = np.polyfit(np.log(np.arange(2, 7)), np.log(mean[1:]), 1)[0]
+    assert fw.depth_exponent(batches, first=2).exponent == pytest.approx(slope, rel=1e-6)
+
+
+def test_density_correction_is_the_edgeworth_term(x64, key):
+    # One hidden ReLU layer at criticality on |x|² = n0: K = 2, V^(2) = C_W²(⟨σ⁴⟩ − ⟨σ²⟩²)
+    # = 4 (3K²/2 − K²/4) = 5K² = 20, κ4 = 3V/n. Theory: bin averages of
+    # κ4/(24K²) He4(f/√K) N(f; 0, K), here by scipy quadrature.
+    n, k = 16, 2.0
+    kappa = 3.0 * 20.0 / n
+    net = fw.critical_mlp("relu", 2, n)
+    theory, sim = fw.density_correction(key, net, jnp.ones(3), n_networks=2048, n_bins=8,
+                                        n_batches=16)  # fmt: skip
+    edges = np.linspace(-3.0, 3.0, 9) * math.sqrt(k)
+
+    def term(f):
+        x = f / math.sqrt(k)
+        he4 = x**4 - 6 * x**2 + 3
+        return kappa / (24 * k**2) * he4 * math.exp(-f * f / (2 * k)) / math.sqrt(2 * math.pi * k)
+
+    want = [integrate.quad(term, a, b)[0] / (b - a) for a, b in itertools.pairwise(edges)]
+    np.testing.assert_allclose(theory.density, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(theory.coord("f"), 0.5 * (edges[1:] + edges[:-1]))
+    assert sim.dims_of("density") == ("seed", "f") and sim.density.shape == (16, 8)
+    c = Comparison.from_records("d", theory, sim, "density", metric="max_z", tolerance=4.5)
+    assert c.passed, c
+
+
+def test_susceptibility_figure_draws_the_susceptibilities():
+    # ReLU: χ_∥ = χ_⊥ = C_W/2 at every K, so the lines are flat at the factors.
+    k = jnp.geomspace(0.1, 10.0, 7)
+    fig = fw.susceptibility_figure({"relu": relu, "tanh": jnp.tanh}, k=k, title="t")
+    ax_relu, ax_tanh = fig.axes
+    lines = [ln for ln in ax_relu.lines if ln.get_label().startswith("χ")]
+    assert len(lines) == 6
+    for line, factor in zip(lines, [0.8, 1.0, 1.2, 0.8, 1.0, 1.2], strict=True):
+        np.testing.assert_allclose(line.get_xdata(), k)
+        np.testing.assert_allclose(line.get_ydata(), factor, rtol=1e-6)
+    chi_par = next(ln for ln in ax_tanh.lines if ln.get_label() == "χ_∥, W_std²=1")
+    want = fw.susceptibilities(jnp.tanh, k, 1.0)[0]
+    np.testing.assert_allclose(chi_par.get_ydata(), want, rtol=1e-6)
+    assert fig._suptitle.get_text() == "t"
+
+
+def test_kurtosis_figure_draws_theory_exact_and_monte_carlo(key):
+    widths, depth = [8, 16], 4
+    make = lambda n: fw.critical_mlp("relu", depth, n)  # noqa: E731
+    sims = fw.sweep_moments(key, make, widths, "width", jnp.ones(2), n_networks=128, n_batches=8)
+    th = fw.finite_width_theory(make(8), jnp.ones(2))
+    exact = fw.scale_invariant_kurtosis(depth, widths)
+    fig = fw.kurtosis_figure({"relu": th}, {"relu": sims}, exact={"relu": exact})
+    ax = fig.axes[0]
+    ells = np.arange(1, depth + 1)
+    est = sims.estimate("fourth_cumulant")
+    dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
+    solid = [ln for ln in ax.lines if ln.get_linestyle() == "-"]
+    markers = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    for i, n in enumerate(widths):
+        # exact product form 3[(1 + 5/n)^(ℓ-1) - 1] and leading order 15(ℓ-1)/n, by hand
+        np.testing.assert_allclose(dotted[i].get_ydata(), 3 * ((1 + 5 / n) ** (ells - 1) - 1),
+                                   rtol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(solid[i].get_ydata(), 15 * (ells - 1) / n, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(markers[i].get_xdata(), ells / n)
+        np.testing.assert_allclose(markers[i].get_ydata(), np.asarray(est.mean[i]) / 4.0, rtol=1e-5)
+    assert "exact" in ax.get_title()

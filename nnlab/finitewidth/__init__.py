@@ -12,26 +12,31 @@ return :class:`nnlab.Record` s over the axis ``'layer'`` that
 * :func:`kernel_recursion`, :func:`kernel_map`, :func:`susceptibilities`,
   :func:`criticality` / :class:`CriticalPoint` — the infinite-width recursion
   ``K^{(ℓ+1)} = C_b + C_W⟨σ²⟩``, ``χ_∥``, ``χ_⊥`` and critical ``(C_b, C_W)``;
+  :func:`critical_mlp` — the network at criticality;
 * :func:`finite_width_theory`, :func:`finite_width_recursion` /
   :class:`FiniteWidthTheory`, :func:`sweep_theory` — the four-point vertex ``V^{(ℓ)}``
   (``E[z⁴] - 3E[z²]² = 3V/n``) and the NLO metric, for any activation by quadrature;
   :func:`scale_invariant_kurtosis` — the exact finite-width product form for ReLU-like
   activations; :func:`output_density`, :func:`output_density_bins` — the corrected
-  output density;
+  output density, :func:`density_correction` — its 1/n term, theory and Monte Carlo;
+  :func:`from_layer`, :func:`depth_exponent` — records from a layer on, power laws in depth;
 * :func:`sample_preactivations`, :func:`moment_batches`, :func:`sweep_moments`,
   :func:`second_moment_estimate`, :func:`fourth_cumulant_estimate`,
   :func:`output_histogram` — Monte Carlo over ensembles of networks with batch-means
   standard errors (:class:`nnlab.empirical.MonteCarloEstimate`);
-* :func:`gaussian_expectation` — ``⟨f(z)⟩_K`` by a split half-line Gauss rule.
+* :func:`gaussian_expectation` — ``⟨f(z)⟩_K`` by a split half-line Gauss rule;
+* :func:`susceptibility_figure`, :func:`kurtosis_figure` — figures.
 
 See ``docs/finitewidth.md``.
 """
 
 from ._criticality import CriticalPoint as CriticalPoint
+from ._criticality import critical_mlp as critical_mlp
 from ._criticality import criticality as criticality
 from ._criticality import kernel_map as kernel_map
 from ._criticality import kernel_recursion as kernel_recursion
 from ._criticality import susceptibilities as susceptibilities
+from ._density import density_correction as density_correction
 from ._density import output_density as output_density
 from ._density import output_density_bins as output_density_bins
 from ._density import output_histogram as output_histogram
@@ -43,9 +48,13 @@ from ._monte_carlo import moment_batches as moment_batches
 from ._monte_carlo import sample_preactivations as sample_preactivations
 from ._monte_carlo import second_moment_estimate as second_moment_estimate
 from ._monte_carlo import sweep_moments as sweep_moments
+from ._plot import kurtosis_figure as kurtosis_figure
+from ._plot import susceptibility_figure as susceptibility_figure
 from ._vertex import FiniteWidthTheory as FiniteWidthTheory
+from ._vertex import depth_exponent as depth_exponent
 from ._vertex import finite_width_recursion as finite_width_recursion
 from ._vertex import finite_width_theory as finite_width_theory
+from ._vertex import from_layer as from_layer
 from ._vertex import scale_invariant_kurtosis as scale_invariant_kurtosis
 from ._vertex import sweep_theory as sweep_theory
 
@@ -54,13 +63,18 @@ __all__ = [
     "CriticalPoint",
     "FiniteWidthTheory",
     "PreactivationMoments",
+    "critical_mlp",
     "criticality",
+    "density_correction",
+    "depth_exponent",
     "finite_width_recursion",
     "finite_width_theory",
     "fourth_cumulant_estimate",
+    "from_layer",
     "gaussian_expectation",
     "kernel_map",
     "kernel_recursion",
+    "kurtosis_figure",
     "moment_batches",
     "output_density",
     "output_density_bins",
@@ -69,6 +83,7 @@ __all__ = [
     "scale_invariant_kurtosis",
     "second_moment_estimate",
     "susceptibilities",
+    "susceptibility_figure",
     "sweep_moments",
     "sweep_theory",
 ]

@@ -19,6 +19,7 @@ book's eq. (5.10) writes the first form.) A network is critical at a fixed point
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal, NamedTuple
 
@@ -27,9 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnlab import _checks
+from nnlab.parameterization import mlp
 
 from ._activation import activation_fn, as_float, check_positive_int
 from ._gaussian import DEFAULT_DEGREE, check_degree, derivative, gaussian_expectation
+from ._network import read_mlp
 
 Universality = Literal["scale_invariant", "k_star_zero", "nontrivial"]
 
@@ -127,6 +130,16 @@ class CriticalPoint(NamedTuple):
     universality: Universality
     a1: float
 
+    @property
+    def W_std(self) -> float:
+        """``√C_W``, the ``W_std`` of a critical :class:`nnlab.layers.Dense` layer."""
+        return math.sqrt(self.c_w)
+
+    @property
+    def b_std(self) -> float:
+        """``√C_b``, the ``b_std`` of a critical :class:`nnlab.layers.Dense` layer."""
+        return math.sqrt(self.c_b)
+
     def kernel_asymptote(self, depth):
         """Large-depth form of ``K^{(ℓ)}`` at criticality: ``1/(-a_1 ℓ)`` for the ``K* = 0``
         class (leading order in ``1/ℓ``), ``K*`` for the nontrivial class; NaN for the
@@ -223,3 +236,46 @@ def _nontrivial_point(fn, k_max, degree):
         "⟨σσ''⟩ = 0 and C_b >= 0 (e.g. sigmoid and softplus have none; RYH 2021, §5.3). "
         "Raise k_max to search further."
     )
+
+
+_MLP_ACTIVATIONS = ("relu", "tanh", "erf")
+
+
+@functools.cache
+def _critical_point(activation: str) -> CriticalPoint:
+    """:func:`criticality` of ``mlp``'s activation layer named ``activation`` (cached)."""
+    return criticality(read_mlp(mlp(1, 1, 1, activation, parameterization="standard")).activation)
+
+
+def critical_mlp(activation: str, depth: int, width: int, W_std=None, b_std=None):
+    """``depth`` Dense layers of width ``width`` (the last one too), ``activation`` between them,
+    at the critical initialisation of ``activation`` (RYH 2021, §5.2-5.3).
+
+    ``nnlab.parameterization.mlp(width, depth - 1, width, activation, W_std, b_std,
+    'standard')`` with ``W_std = √C_W``, ``b_std = √C_b`` from :func:`criticality` (ReLU:
+    ``√2, 0``; tanh: ``1, 0``): the network form that :func:`finite_width_theory` and
+    :func:`sample_preactivations` take. Passing ``W_std`` or ``b_std`` overrides the critical
+    value (e.g. to sweep ``W_std`` across criticality, ``functools.partial(critical_mlp,
+    'tanh', depth, width)``).
+
+    Args:
+      activation: ``'relu'``, ``'tanh'`` or ``'erf'`` (names of ``mlp``'s activation layers).
+      depth: number of Dense layers ``L`` (preactivations ``z^{(1..L)}``), ``>= 2``.
+      width: ``n``, every layer's output width.
+      W_std, b_std: weight and bias scales; ``None`` is the critical value.
+
+    Returns:
+      An ``nnlab.layers`` serial network.
+
+    Example:
+      >>> net = critical_mlp("relu", 3, 16)
+      >>> [(d.out, round(d.W_std, 6), d.b_std) for d in net.layers[0::2]]
+      [(16, 1.414214, 0.0), (16, 1.414214, 0.0), (16, 1.414214, 0.0)]
+    """
+    _checks.choice(activation, "activation", _MLP_ACTIVATIONS)
+    depth = check_positive_int(depth, "depth", minimum=2)
+    if W_std is None or b_std is None:
+        point = _critical_point(activation)
+        W_std = point.W_std if W_std is None else W_std
+        b_std = point.b_std if b_std is None else b_std
+    return mlp(width, depth - 1, width, activation, W_std, b_std, "standard")

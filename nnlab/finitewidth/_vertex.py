@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nnlab import _checks
+from nnlab.evaluate import ScalingFit, scaling_fit
 from nnlab.record import Record
 
 from ._activation import activation_fn, as_float, check_positive_int
@@ -327,3 +328,62 @@ def scale_invariant_kurtosis(depth: int, width, a_plus=1.0, a_minus=0.0, *, kern
         {"excess_kurtosis": (dims, kurtosis), "fourth_cumulant": (dims, k**2 * kurtosis)},
         {**coords, "layer": _layers(depth)},
     )
+
+
+def from_layer(record: Record, first: int) -> Record:
+    """``record`` restricted to the layers ``ℓ >= first`` (by its ``'layer'`` coordinates).
+
+    Layer 1 is exactly Gaussian at every width (``κ_4 = 0``), so a fourth-cumulant
+    comparison on a log scale starts at ``first=2``. Variables without a ``'layer'`` axis are
+    kept whole.
+
+    Args:
+      record: a :class:`nnlab.Record` with a ``'layer'`` axis (e.g. :meth:`FiniteWidthTheory.
+        at_width`, :func:`scale_invariant_kurtosis`, :class:`BatchMoments`).
+      first: the first layer kept.
+
+    Example:
+      >>> rec = from_layer(scale_invariant_kurtosis(3, 10.0), 2)
+      >>> rec.coord("layer").tolist(), [round(v, 4) for v in rec.excess_kurtosis.tolist()]
+      ([2, 3], [1.5, 3.75])
+    """
+    if not isinstance(record, Record) or "layer" not in record.sizes:
+        raise TypeError(f"record must be an nnlab.Record with a 'layer' axis, got {record!r}.")
+    layers = np.asarray(record.coord("layer"))
+    keep = layers >= check_positive_int(first, "first")
+    out = {}
+    for name in record.names:
+        dims = record.dims_of(name)
+        index = tuple(keep if axis == "layer" else slice(None) for axis in dims)
+        out[name] = (dims, record[name][index] if "layer" in dims else record[name])
+    return Record(out, {**record.coords, "layer": layers[keep]}, record.meta)
+
+
+def depth_exponent(record: Record, field: str = "second_moment", first: int = 1) -> ScalingFit:
+    """The log-log slope of ``record[field]`` against the layer ``ℓ``, over ``ℓ >= first``.
+
+    :func:`nnlab.evaluate.scaling_fit` of ``field`` (its mean over ``'seed'`` for a Monte Carlo
+    record such as :class:`BatchMoments`) against the ``'layer'`` coordinates: e.g. the
+    ``K^{(ℓ)} ~ 1/(-a_1 ℓ)`` law of the ``K* = 0`` class at criticality (exponent -1 up to
+    ``O(log ℓ/ℓ)``, RYH 2021, §5.3), read on the tail ``first..L``.
+
+    Args:
+      record: a record whose ``field`` has dims ``('layer',)`` or ``('seed', 'layer')``.
+      field: the variable fitted.
+      first: the first layer of the fit (at least 3 layers must remain).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> th = finite_width_recursion(jnp.tanh, 1.0, 30, 1.0, 0.0)    # critical tanh, K1 = 1
+      >>> round(depth_exponent(th, "kernel", first=10).exponent, 2)  # -1 - O(log ℓ/ℓ)
+      -1.08
+    """
+    dims = record.dims_of(field)
+    if dims not in (("layer",), ("seed", "layer")):
+        raise ValueError(
+            f"record[{field!r}] must have dims ('layer',) or ('seed', 'layer'), got {dims}."
+        )
+    layers = np.asarray(record.coord("layer"))
+    keep = layers >= check_positive_int(first, "first")
+    values = record[field] if dims == ("layer",) else record[field].mean(0)
+    return scaling_fit(layers[keep], values[keep])
