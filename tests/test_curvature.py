@@ -545,3 +545,68 @@ def test_errors(key):
         cv.ntk_operator(mlp_apply, params, [[1.0]])
     with pytest.raises(ValueError, match="eigenvalues must"):
         cv.eigenvalue_density(jnp.zeros((2, 2)), jnp.linspace(0, 1, 5), sigma=0.1)
+
+
+# ------------------------------------------------------------------------ library helpers
+def test_spectrum_vs_dense_references(x64, key):
+    # A diagonal operator: the dense eigenvalues are the sorted diagonal, Rademacher probes
+    # give vᵀDv = tr D exactly, and the dense density is the Gaussian-smoothed diagonal.
+    lam = np.concatenate([np.linspace(0.0, 1.0, 37), [4.0, 6.0, 9.0]])
+    op = cv.matrix_operator(jnp.diag(jnp.asarray(lam)))
+    check = cv.spectrum_vs_dense(op, key, num_probes=8, slq_iters=40, slq_probes=4,
+                                 sigma_fraction=0.02, grid_size=120)  # fmt: skip
+    np.testing.assert_allclose(check.dense.eigenvalues, np.sort(lam)[::-1], rtol=1e-12)
+    np.testing.assert_allclose(check.trace.samples, lam.sum(), rtol=1e-12)
+    sigma = 0.02 * 9.0
+    grid = np.linspace(-5 * sigma, 9.0 + 5 * sigma, 120)
+    np.testing.assert_allclose(check.density.grid, grid)
+    np.testing.assert_allclose(check.dense_density.grid, grid)
+    g = np.exp(-0.5 * ((grid[:, None] - lam[None]) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(check.dense_density.density, g.mean(axis=1), rtol=1e-10)
+    # SLQ with m = P = 40 steps is exact per probe: only the probes' weights fluctuate
+    c = Comparison.from_records("slq", check.dense_density, check.density, "density",
+                                metric="rel_l2", tolerance=0.5)  # fmt: skip
+    assert c.passed, c
+    with pytest.raises(ValueError, match="sigma_fraction"):
+        cv.spectrum_vs_dense(op, key, sigma_fraction=0.0)
+
+
+def test_threshold_learning_rates_invert_the_threshold():
+    lrs = cv.threshold_learning_rates(3.0, [1.2, 1.5, 10.0])
+    np.testing.assert_allclose(cv.stability_threshold(lrs)["sharpness"], [3.6, 4.5, 30.0])
+    assert lrs.dtype == np.float64
+    with pytest.raises(ValueError, match="factors"):
+        cv.threshold_learning_rates(3.0, [1.0, -1.0])
+    with pytest.raises(ValueError, match="sharpness"):
+        cv.threshold_learning_rates(0.0, [1.0])
+
+
+def test_edge_of_stability_at_lr_selects_by_coordinate():
+    values = np.arange(12.0).reshape(2, 3, 2)  # ("seed", "lr", "time")
+    rec = Record({"obs.sharpness": (("seed", "lr", "time"), values)},
+                 coords={"lr": [0.1, 0.2, 0.4], "time": [0.0, 1.0]})  # fmt: skip
+    eos = cv.edge_of_stability(rec)
+    got = eos.at_lr("peak_ratio", [0.4, 0.1])
+    want = np.stack([eos["peak_ratio"][:, 2], eos["peak_ratio"][:, 0]])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got[0], values[:, 2].max(-1) * 0.4 / 2)  # λ η/2 at η = 0.4
+
+
+def test_sharpness_trajectories_log_the_hessian_top_eigenvalue(x64, key):
+    # Linear least squares: H = XᵀX/n at every step, whatever the rate or the seed.
+    x = jax.random.normal(key, (12, 3))
+    y = x @ jnp.array([[1.0], [-0.5], [2.0]])
+    lam = np.linalg.eigvalsh(np.asarray(x.T @ x) / 12)[-1]
+    lrs = cv.threshold_learning_rates(lam, [1.5, 4.0])
+    init = lambda k: 0.1 * jax.random.normal(k, (3, 1))  # noqa: E731
+    rec = cv.sharpness_trajectories(lambda p, x: x @ p, init, Data(x, y), lrs, key=key,
+                                    seeds=2, steps=6, log_every=2, num_iters=3)  # fmt: skip
+    assert rec.dims_of("obs.sharpness") == ("seed", "lr", "time")
+    assert rec["obs.sharpness"].shape == (2, 2, 4)
+    np.testing.assert_allclose(rec["obs.sharpness"], lam, rtol=1e-10)
+    np.testing.assert_allclose(rec.coord("lr"), lrs)
+    # the same training as a hand-written full-batch GD ensemble
+    sgd = lambda lr: optax.sgd(lr)  # noqa: E731
+    ref = train_ensemble(lambda p, x: x @ p, init, Data(x, y), optimizer=sgd, seeds=2, key=key,
+                         hyperparams={"lr": lrs}, steps=6, log_every=2)  # fmt: skip
+    np.testing.assert_allclose(rec.train_loss, np.asarray(ref.train_loss), rtol=1e-12)

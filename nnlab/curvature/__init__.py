@@ -1,7 +1,9 @@
 """Curvature of the training loss: Hessian, Gauss-Newton and empirical-NTK operators, one
 Lanczos routine for their top eigenvalues, Hutchinson trace, stochastic Lanczos quadrature
-densities, per-block restriction, a sharpness observable for :mod:`nnlab.train` and the
-edge of stability (the threshold ``2/η`` and the phase at it), with their figures.
+densities (and their dense references, :func:`spectrum_vs_dense`), per-block restriction, a
+sharpness observable for :mod:`nnlab.train` and the gradient descent runs that log it
+(:func:`sharpness_trajectories`), the edge of stability (the threshold ``2/η``, the rates
+that reach it from the initial sharpness and the phase at it), with their figures.
 
 See ``docs/curvature.md``.
 """
@@ -21,6 +23,7 @@ from ._lanczos import LanczosResult as LanczosResult
 from ._lanczos import lanczos as lanczos
 from ._ntk import ntk_operator as ntk_operator
 from ._observable import sharpness as sharpness
+from ._observable import sharpness_trajectories as sharpness_trajectories
 from ._operator import CurvatureOperator as CurvatureOperator
 from ._operator import dense as dense
 from ._operator import gauss_newton_operator as gauss_newton_operator
@@ -30,9 +33,12 @@ from ._operator import matrix_operator as matrix_operator
 from ._operator import restrict as restrict
 from ._plot import sharpness_figure as sharpness_figure
 from ._plot import spectrum_figure as spectrum_figure
+from ._reference import SpectrumCheck as SpectrumCheck
+from ._reference import spectrum_vs_dense as spectrum_vs_dense
 from ._stability import EdgeOfStability as EdgeOfStability
 from ._stability import edge_of_stability as edge_of_stability
 from ._stability import stability_threshold as stability_threshold
+from ._stability import threshold_learning_rates as threshold_learning_rates
 from ._trace import TraceEstimate as TraceEstimate
 from ._trace import hutchinson_trace as hutchinson_trace
 
@@ -43,6 +49,7 @@ __all__ = [
     "LanczosResult",
     "Quadrature",
     "SpectralDensity",
+    "SpectrumCheck",
     "TraceEstimate",
     "count_outliers",
     "dense",
@@ -61,9 +68,12 @@ __all__ = [
     "restrict",
     "sharpness",
     "sharpness_figure",
+    "sharpness_trajectories",
     "spectral_density",
     "spectrum_figure",
+    "spectrum_vs_dense",
     "stability_threshold",
+    "threshold_learning_rates",
     "top_eigenpairs",
     "top_eigenvalue",
 ]

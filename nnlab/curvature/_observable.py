@@ -1,14 +1,17 @@
 r"""Sharpness (top Hessian or Gauss-Newton eigenvalue) as an observable of
-:func:`nnlab.train.train`."""
+:func:`nnlab.train.train`, and gradient descent runs that log it."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 import jax
+import numpy as np
+import optax
 
 from nnlab import _checks
-from nnlab.train import Observable
+from nnlab.record import Record
+from nnlab.train import Observable, train_ensemble
 
 from ._eigen import top_eigenvalue
 from ._operator import gauss_newton_operator, hessian_operator
@@ -85,3 +88,65 @@ def sharpness(
         return top_eigenvalue(op, jax.random.key(seed), num_iters=num_iters)
 
     return Observable(init=lambda apply_fn, params0, data: None, compute=compute)
+
+
+def sharpness_trajectories(
+    apply_fn,
+    init_fn,
+    data,
+    lrs,
+    *,
+    key,
+    steps: int,
+    seeds: int = 1,
+    log_every: int = 1,
+    num_iters: int = 20,
+    loss="mse",
+) -> Record:
+    r"""Full-batch gradient descent at each learning rate, logging the sharpness.
+
+    The edge-of-stability protocol of Cohen et al. (2021, arXiv:2103.00065):
+    :func:`nnlab.train.train_ensemble` with ``optax.sgd(η)`` for every ``η`` in ``lrs`` and
+    ``seeds`` initialisations ``init_fn(k)``, on the whole training set at every step, with
+    the observable :func:`sharpness` (``num_iters`` Lanczos steps per log) in the compiled
+    loop. Read the result with :func:`edge_of_stability` and :func:`stability_threshold`,
+    draw it with :func:`sharpness_figure`.
+
+    Args:
+      apply_fn, init_fn, data: as in :func:`nnlab.train.train_ensemble` (``data`` a
+        :class:`nnlab.train.Data`).
+      lrs: the learning rates (1-D), e.g. from :func:`threshold_learning_rates`.
+      key: PRNG key of the initialisations (member ``s`` starts from ``init_fn`` of the
+        ``s``-th key of ``jax.random.split(key, seeds)``).
+      steps, seeds, log_every: as in :func:`nnlab.train.train_ensemble`.
+      num_iters: Lanczos steps per logged sharpness.
+      loss: the training loss (and the Hessian's).
+
+    Returns:
+      The training record as host arrays, ``obs.sharpness`` and ``train_loss`` over
+      ``("seed", "lr", "time")``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from nnlab.train import Data
+      >>> data = Data(jnp.eye(3), jnp.ones((3, 1)))       # H = XᵀX/n = I/3: λ = 1/3
+      >>> rec = sharpness_trajectories(lambda p, x: x @ p, lambda k: jnp.zeros((3, 1)), data,
+      ...                              [0.1, 1.0], key=jax.random.key(0), steps=4, log_every=2,
+      ...                              num_iters=3)
+      >>> rec["obs.sharpness"].shape, round(float(rec["obs.sharpness"][0, 1, -1]), 4)
+      ((1, 2, 3), 0.3333)
+    """
+    observable = sharpness(loss=loss, num_iters=num_iters)
+    return train_ensemble(
+        apply_fn,
+        init_fn,
+        data,
+        optimizer=lambda lr: optax.sgd(lr),
+        seeds=seeds,
+        key=key,
+        hyperparams={"lr": np.asarray(lrs, np.float64)},
+        steps=steps,
+        log_every=log_every,
+        loss=loss,
+        observables={"sharpness": observable},
+    ).to_numpy()

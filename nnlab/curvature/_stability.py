@@ -50,6 +50,33 @@ def stability_threshold(lr, *, time=None) -> Record:
     )
 
 
+def threshold_learning_rates(sharpness, factors) -> np.ndarray:
+    r"""The learning rates ``η = 2/(factor · λ)`` whose threshold ``2/η`` is ``factor · λ``.
+
+    The inverse of :func:`stability_threshold`: with ``λ`` the initial sharpness ``λ_0``, a
+    factor above 1 puts ``2/η`` above ``λ_0``, so gradient descent starts stable and must
+    sharpen by the factor to reach the edge of stability (Cohen et al. 2021,
+    arXiv:2103.00065, choose ``η`` this way); a large factor (small ``η``) gives a control
+    run that stays far below its threshold.
+
+    Args:
+      sharpness: ``λ > 0``, e.g. ``top_eigenvalue(hessian_operator(...))`` at initialisation.
+      factors: the ratios ``(2/η)/λ``, a number or 1-D, all ``> 0``.
+
+    Returns:
+      The learning rates, a float64 array of the shape of ``factors``.
+
+    Example:
+      >>> threshold_learning_rates(4.0, [1.0, 2.0]).tolist()   # 2/η = 4 and 8
+      [0.5, 0.25]
+    """
+    _checks.real(sharpness, "sharpness", positive=True)
+    factors = np.asarray(factors, np.float64)
+    if factors.ndim > 1 or not np.all(np.isfinite(factors)) or np.any(factors <= 0):
+        raise ValueError(f"factors must be positive finite numbers (1-D), got {factors.tolist()}.")
+    return 2.0 / (sharpness * factors)
+
+
 class EdgeOfStability(Record):
     """The edge-of-stability phase of sharpness trajectories, per run.
 
@@ -64,6 +91,20 @@ class EdgeOfStability(Record):
         to the threshold closed by progressive sharpening (1 at the edge).
       peak_ratio: ``max_t λ_t η/2`` (far below 1 for a run that never approaches the edge).
     """
+
+    def at_lr(self, name: str, lrs) -> np.ndarray:
+        """``self[name]`` at the learning rates ``lrs``, stacked along a new first axis.
+
+        The other axes (e.g. ``"seed"``) are kept, so ``np.max(eos.at_lr("deviation",
+        lrs))`` is the worst run among those rates.
+
+        Example:
+          >>> eos = EdgeOfStability({"deviation": (("seed", "lr"), [[0.1, 0.3, 0.2]])},
+          ...                       coords={"lr": [0.1, 0.2, 0.3]})
+          >>> eos.at_lr("deviation", [0.3, 0.1]).tolist()
+          [[0.2], [0.1]]
+        """
+        return np.stack([np.asarray(self.sel(lr=lr)[name]) for lr in lrs])
 
 
 def edge_of_stability(

@@ -1,7 +1,8 @@
 """Curvature experiments: ``edge_of_stability`` (Cohen et al. 2021: sharpness records from
-``train_ensemble`` read by :func:`~nnlab.curvature.edge_of_stability` against ``2/η``) and
-``hessian_spectrum`` (Sagun et al. 2017; Papyan 2019: Lanczos / SLQ records against dense
-references)."""
+:func:`~nnlab.curvature.sharpness_trajectories` read by
+:func:`~nnlab.curvature.edge_of_stability` against ``2/η``) and ``hessian_spectrum`` (Sagun
+et al. 2017; Papyan 2019: Lanczos / SLQ records against the dense references of
+:func:`~nnlab.curvature.spectrum_vs_dense`)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,11 @@ from nnlab import data as nd
 from nnlab.evaluate import Comparison, ExperimentResult
 from nnlab.parameterization import mlp
 from nnlab.record import Record
-from nnlab.train import Data, train, train_ensemble
+from nnlab.train import Data, train
 
 from ._registry import Experiment, register
 
 __all__: list[str] = []  # registers its experiments; nothing to import
-
-
-def _tanh_mlp(width: int, depth: int, out: int, config):
-    """``serial(Dense(width), Tanh(), ..., Dense(out))``, NTK parameterisation."""
-    return mlp(width, depth, out, "tanh", config.W_std, config.b_std, parameterization="ntk")
 
 
 def _scalars(rows, metric: str = "max_abs") -> list[Comparison]:
@@ -66,39 +62,29 @@ class EdgeOfStabilityConfig:
     n_seeds: int = 1
 
 
-def _at(record: Record, name: str, lrs) -> np.ndarray:
-    """``record[name]`` at the learning rates ``lrs`` (other axes kept), stacked."""
-    return np.stack([np.asarray(record.sel(lr=lr)[name]) for lr in lrs])
-
-
 def _run_eos(config: EdgeOfStabilityConfig, seed: int) -> ExperimentResult:
     kd, kp = jax.random.split(jax.random.key(seed))
     kx, kt = jax.random.split(kd)
-    teacher = _tanh_mlp(config.teacher_width, 1, 1, config)
+    teacher = mlp(config.teacher_width, 1, 1, "tanh", config.W_std, config.b_std, "ntk")
     _, p_teacher = teacher.init(kt, (1, config.d))
     target = lambda x: teacher.apply(p_teacher, config.input_scale * x)  # noqa: E731
     xy = nd.gaussian(kx, config.n, config.d, target=target)
     data = Data(xy.x, xy.y / jnp.std(xy.y))
-    net = _tanh_mlp(config.width, 2, 1, config)
+    net = mlp(config.width, 2, 1, "tanh", config.W_std, config.b_std, "ntk")  # d → w → w → 1
     init = lambda k: net.init(k, xy.x.shape)[1]  # noqa: E731
     # Rates relative to the first seed's initial sharpness λ0: 2/η = factor · λ0 > λ0.
     params0 = init(jax.random.split(kp, config.n_seeds)[0])
     op0 = cv.hessian_operator(net.apply, params0, data.x_train, data.y_train)
     lam0 = float(cv.top_eigenvalue(op0, kd, num_iters=30))
-    lrs = 2.0 / (lam0 * np.asarray(config.threshold_factors, np.float64))
-    controls = 2.0 / (lam0 * np.asarray(config.control_factors, np.float64))
-    rec = train_ensemble(
-        net.apply,
-        init,
-        data,
-        optimizer=lambda lr: optax.sgd(lr),
-        seeds=config.n_seeds,
-        key=kp,
-        hyperparams={"lr": np.concatenate([lrs, controls])},
-        steps=config.steps,
-        log_every=config.steps // config.n_logs,
-        observables={"sharpness": cv.sharpness(num_iters=config.lanczos_iters)},
-    ).to_numpy()
+    lrs, controls = (
+        cv.threshold_learning_rates(lam0, f)
+        for f in (config.threshold_factors, config.control_factors)
+    )
+    log_every, n = config.steps // config.n_logs, config.lanczos_iters
+    rec = cv.sharpness_trajectories(
+        net.apply, init, data, np.concatenate([lrs, controls]), key=kp, seeds=config.n_seeds,
+        steps=config.steps, log_every=log_every, num_iters=n,
+    )  # fmt: skip
     eos = cv.edge_of_stability(rec)
     # Tolerance 10%: the claim (Cohen et al.: the sharpness "hovering just above 2/η").
     # Measured 0.15-0.4% on seeds 0-2 (mean over the phase); the 20-step Lanczos estimate is
@@ -115,11 +101,11 @@ def _run_eos(config: EdgeOfStabilityConfig, seed: int) -> ExperimentResult:
     # a run that stalls halfway fails). Controls peak at 0.13-0.16 of their 2/η (< 0.5).
     comparisons += _scalars(
         [
-            ("eos_max_deviation", 0.0, float(np.max(_at(eos, "deviation", lrs))), 0.1,
+            ("eos_max_deviation", 0.0, float(np.max(eos.at_lr("deviation", lrs))), 0.1,
              "90th percentile over the phase of |λ_max η/2 − 1|, worst EoS η and seed."),
-            ("progressive_sharpening", 1.0, float(np.min(_at(eos, "gap_closed", lrs))), 0.5,
+            ("progressive_sharpening", 1.0, float(np.min(eos.at_lr("gap_closed", lrs))), 0.5,
              "Smallest fraction (λ_late − λ_0)/(2/η − λ_0) of the initial gap closed."),
-            ("control_below_threshold", 0.0, float(np.max(_at(eos, "peak_ratio", controls))),
+            ("control_below_threshold", 0.0, float(np.max(eos.at_lr("peak_ratio", controls))),
              0.5, "Control runs with small η: max over time of λ_max / (2/η)."),
         ]
     )  # fmt: skip
@@ -128,8 +114,8 @@ def _run_eos(config: EdgeOfStabilityConfig, seed: int) -> ExperimentResult:
     arrays = {"step": rec.time, "sharpness": rec["obs.sharpness"], "train_loss": rec.train_loss}
     notes = (
         f"λ0 = {lam0:.4g}; 2/η = {np.round(2 / lrs, 3).tolist()}, controls "
-        f"{np.round(2 / controls, 3).tolist()}; sharpness by a {config.lanczos_iters}-step "
-        f"Lanczos run every {config.steps // config.n_logs} GD steps, in the compiled loop."
+        f"{np.round(2 / controls, 3).tolist()}; sharpness by a {n}-step "
+        f"Lanczos run every {log_every} GD steps, in the compiled loop."
     )
     return ExperimentResult(comparisons, {"sharpness_trajectories": figure}, arrays, notes)
 
@@ -176,26 +162,12 @@ def _trained_hessian(config: HessianSpectrumConfig, n_classes: int, key):
     kd, kp = jax.random.split(key)
     n, sep = n_classes * config.per_class, config.separation
     mix = nd.gaussian_mixture(kd, n, config.d, n_classes=n_classes, separation=sep)
-    net = _tanh_mlp(config.width, 1, n_classes, config)
+    net = mlp(config.width, 1, n_classes, "tanh", config.W_std, config.b_std, "ntk")
     params = net.init(kp, mix.x.shape)[1]
     tx = optax.adam(config.adam_lr)
     rec = train(net.apply, params, mix.to_train_data(), optimizer=tx, steps=config.steps,
                 log_every=config.steps, loss="xent")  # fmt: skip
     return cv.hessian_operator(net.apply, rec.params, mix.x, mix.y, loss="xent")
-
-
-def _dense_reference(op, key, config: HessianSpectrumConfig):
-    """Dense eigenpairs, a Hutchinson trace, an SLQ density and its dense reference."""
-    k1, k2 = jax.random.split(key)
-    dense = jax.jit(lambda: cv.dense_eigenpairs(op))()
-    lam = np.asarray(dense.eigenvalues, np.float64)  # descending
-    trace = jax.jit(lambda: cv.hutchinson_trace(op, k1, config.probes))()
-    sigma = config.sigma_fraction * (lam[0] - lam[-1])
-    grid = np.linspace(lam[-1] - 5 * sigma, lam[0] + 5 * sigma, 400)
-    iters, probes = config.slq_iters, config.probes // 10
-    slq = jax.jit(lambda: cv.spectral_density(op, k2, grid, sigma=sigma, num_iters=iters,
-                                              num_probes=probes))()  # fmt: skip
-    return dense, trace, slq, cv.eigenvalue_density(lam, grid, sigma=sigma)
 
 
 def _run_spectrum(config: HessianSpectrumConfig, seed: int) -> ExperimentResult:
@@ -209,7 +181,10 @@ def _run_spectrum(config: HessianSpectrumConfig, seed: int) -> ExperimentResult:
         )()
         counts[c] = cv.count_outliers(tops[c].eigenvalues)
         if c == config.classes[0]:
-            dense, trace, slq, exact = _dense_reference(op, kt, config)
+            dense, trace, slq, exact = cv.spectrum_vs_dense(
+                op, kt, num_probes=config.probes, slq_iters=config.slq_iters,
+                slq_probes=config.probes // 10, sigma_fraction=config.sigma_fraction,
+            )  # fmt: skip
     classes = np.asarray(config.classes)
     per_c = lambda v: Record({"outliers": ("n_classes", v)}, {"n_classes": classes})  # noqa: E731
     found = np.asarray(list(counts.values()), np.float64)
