@@ -194,7 +194,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out = _check_out("demo", args.out, names)
     if out is None:
         return EXIT_USAGE
-    from nnlab.experiments._runner import run_all
+    from nnlab.registry import run_all
 
     def report(s: dict) -> None:
         tqdm.write(_headline(s), file=sys.stdout)

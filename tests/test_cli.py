@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from nnlab import cli, experiments
+from nnlab import cli, experiments, registry
 from nnlab.evaluate import Comparison, _report
 
 
@@ -63,7 +63,7 @@ def test_registry_rejects_duplicates_and_bad_input():
         with pytest.raises(ValueError, match="scale must be"):
             exp.config("medium")
     finally:
-        experiments._registry._REGISTRY.pop("dup_test_tmp")
+        registry._experiment._REGISTRY.pop("dup_test_tmp")
 
 
 # ---------------------------------------------------------------- exit codes and robust output
@@ -87,7 +87,7 @@ def fake(monkeypatch):
 
     Every call of an experiment's run is logged in ``fake.calls``, so tests can check what ran.
     """
-    monkeypatch.setattr(experiments._registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry._experiment, "_REGISTRY", {})
     calls = []
 
     def add(name, run=_ok, err=0.0):

@@ -17,7 +17,7 @@ import pytest
 import scipy.stats
 from matplotlib.figure import Figure
 
-from nnlab import evaluate, experiments
+from nnlab import evaluate, experiments, registry
 from nnlab.evaluate import Comparison, ExperimentResult, scaling_fit, write_index, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -532,7 +532,7 @@ def toy_experiment():
     try:
         yield name
     finally:
-        experiments._registry._REGISTRY.pop(name)
+        registry._experiment._REGISTRY.pop(name)
 
 
 def test_run_experiment_end_to_end(tmp_path, toy_experiment):

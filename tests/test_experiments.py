@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -29,6 +31,13 @@ EXPECTED = {
 
 def test_registry_holds_exactly_the_expected_experiments():
     assert sorted(names()) == sorted(EXPECTED)
+
+
+def test_registry_loads_the_builtin_experiments_on_first_use():
+    # A fresh interpreter that imports only nnlab.registry sees every built-in experiment.
+    code = "from nnlab import registry; print(','.join(registry.names()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().split(",") == sorted(EXPECTED)
 
 
 @pytest.mark.slow

@@ -452,3 +452,14 @@ def test_phase_diagram_shortfall_and_prediction():
     mean = codes[:, [0, 3, 4]].mean(axis=0)  # [0.25, 1.5, 1.75] vs [0, 2, 2]
     assert c.value == pytest.approx(0.5) and not c.passed
     np.testing.assert_allclose(c.sim_mean, mean)
+    check = d.phase_check("linear_phase", band=0.3, description="codes vs theory")
+    assert (check.metric, check.tolerance, check.value) == ("max_abs", 0.0, c.value)
+    assert not check.passed and check.description == "codes vs theory"
+    np.testing.assert_allclose(check.theory, p.phase)
+    # every seed in the predicted phase: the check passes
+    agree = nq.PhaseDiagram(
+        {"phase": (("seed", "eta_lam0"), np.tile([0, 0, 2, 2, 2], (3, 1)))},
+        coords={"eta_lam0": r},
+        meta={"model": "linear"},
+    )
+    assert agree.phase_check("ok", band=0.3).passed

@@ -231,7 +231,7 @@ def write_report(
 
     Args:
       folder: output folder (created if missing).
-      exp: the :class:`~nnlab.experiments.Experiment` (its ``name``,
+      exp: the :class:`~nnlab.registry.Experiment` (its ``name``,
         ``reference`` and ``description`` head the report).
       comparisons: a list of :class:`Comparison` records, or an
         :class:`ExperimentResult` with extra figures, arrays and notes.
@@ -403,7 +403,7 @@ def _experiment_markdown(r: Mapping[str, Any]) -> str:
 def write_index(out: Path | str, summaries: Sequence[Mapping[str, Any]]) -> Path:
     """Write ``out/report.md``: one row per experiment summary; return its path.
 
-    ``summaries`` are the dicts :func:`nnlab.experiments.run_experiment`
+    ``summaries`` are the dicts :func:`nnlab.registry.run_experiment`
     returns (``name``, ``passed``, ``seconds``, ``dir``, ``results``, and optionally
     ``error``, the message of an exception the experiment raised, and ``write_error``,
     why its files could not be written). An experiment with an ``error`` is listed as

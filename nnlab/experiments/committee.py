@@ -15,8 +15,7 @@ import numpy as np
 from nnlab import meanfield as mf
 from nnlab.evaluate import Comparison, ExperimentResult
 from nnlab.record import Record
-
-from ._registry import Experiment, register
+from nnlab.registry import Experiment, register
 
 __all__ = ["run_saad_solla"]
 
@@ -122,15 +121,7 @@ register(
         ),
         run=run_saad_solla,
         small=SaadSollaConfig(),
-        large=SaadSollaConfig(
-            dim=10000,
-            k_student=3,
-            m_teacher=3,
-            lr=1.0,
-            alpha_max=300.0,
-            n_seeds=16,
-            n_records=301,
-            plateau_alpha=400.0,
-        ),
+        large=SaadSollaConfig(dim=10000, k_student=3, m_teacher=3, lr=1.0, alpha_max=300.0,
+            n_seeds=16, n_records=301, plateau_alpha=400.0),
     )
-)
+)  # fmt: skip

@@ -16,8 +16,7 @@ import numpy as np
 from nnlab import deeplinear as dl
 from nnlab.evaluate import Comparison, ExperimentResult
 from nnlab.record import stack
-
-from ._registry import Experiment, register
+from nnlab.registry import Experiment, register
 
 __all__: list[str] = []  # registers its experiments; nothing to import
 

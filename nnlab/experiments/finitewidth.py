@@ -24,8 +24,7 @@ import jax.numpy as jnp
 
 from nnlab import finitewidth as fw
 from nnlab.evaluate import Comparison, ExperimentResult, scaling_fit
-
-from ._registry import Experiment, register
+from nnlab.registry import Experiment, register
 
 __all__ = ["CriticalityConfig", "KurtosisConfig", "run_criticality", "run_finite_width_kurtosis"]
 _ACTS = {"relu": jax.nn.relu, "tanh": jnp.tanh}

@@ -22,8 +22,7 @@ from nnlab import spectral
 from nnlab.empirical import empirical_ntk
 from nnlab.evaluate import Comparison, power_law_comparisons
 from nnlab.record import Record, stack
-
-from ._registry import Experiment, register
+from nnlab.registry import Experiment, register
 
 __all__: list[str] = []  # registers its experiments; nothing to import
 

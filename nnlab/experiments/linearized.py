@@ -26,9 +26,9 @@ from nnlab import data as nd
 from nnlab import predict
 from nnlab.evaluate import Comparison, power_law_comparisons
 from nnlab.record import Record
+from nnlab.registry import Experiment, register
 from nnlab.train import width_sweep
 
-from ._registry import Experiment, register
 from .kernels import _relu_net
 
 __all__: list[str] = []  # registers its experiments; nothing to import
@@ -116,14 +116,7 @@ register(
         description="trained wide ReLU nets vs their linearisation and the infinite-width ensemble",
         run=_linearized_training,
         small=LinearizedConfig(),
-        large=LinearizedConfig(
-            widths=(64, 128, 256, 512, 1024, 2048, 4096),
-            seeds=64,
-            n_train=64,
-            n_test=32,
-            dim=16,
-            steps=1000,
-            log_every=50,
-        ),
+        large=LinearizedConfig(widths=(64, 128, 256, 512, 1024, 2048, 4096), seeds=64, n_train=64,
+            n_test=32, dim=16, steps=1000, log_every=50),
     )
-)
+)  # fmt: skip

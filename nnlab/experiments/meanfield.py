@@ -19,8 +19,7 @@ from nnlab import data
 from nnlab import meanfield as mf
 from nnlab.evaluate import Comparison, ExperimentResult, power_law_comparisons
 from nnlab.record import Record
-
-from ._registry import Experiment, register
+from nnlab.registry import Experiment, register
 
 __all__ = ["run_meanfield_fluctuations"]
 
@@ -149,15 +148,8 @@ register(
         ),
         run=run_meanfield_fluctuations,
         small=FluctuationsConfig(),
-        large=FluctuationsConfig(
-            dim=16,
-            n_train=1024,
-            n_test=64,
-            widths=(256, 1024, 4096, 16384, 65536),
-            n_seeds=32,
-            n_init_seeds=512,
-            n_reference=1048576,
-            n_steps=500,
-        ),
+        large=FluctuationsConfig(dim=16, n_train=1024, n_test=64,
+            widths=(256, 1024, 4096, 16384, 65536), n_seeds=32, n_init_seeds=512,
+            n_reference=1048576, n_steps=500),
     )
-)
+)  # fmt: skip

@@ -17,7 +17,7 @@ import numpy as np
 
 from nnlab import _checks
 from nnlab import train as nt
-from nnlab.evaluate import first_crossing
+from nnlab.evaluate import Comparison, first_crossing
 from nnlab.record import TIME, Record
 
 from ._models import ntk_max_eigenvalue, ntk_scaled_sgd, taylor_ensemble_model
@@ -80,6 +80,26 @@ class PhaseDiagram(Record):
         theory side of ``Comparison.from_records(..., theory, diagram, 'phase')``."""
         model = self.meta.get("model", "uv")
         return phase_prediction(self.ratio, model=model, band=band, phases=phases)
+
+    def phase_check(self, name: str, *, band: float = 0.0, description: str = "") -> Comparison:
+        """The measured phases against :meth:`prediction` (``band`` excluded around each
+        predicted boundary) as a :class:`~nnlab.evaluate.Comparison` named ``name``.
+
+        Phases are discrete codes (0 lazy, 1 catapult, 2 divergent), so the claim is exact:
+        the metric is ``max_abs`` of the seed-mean code minus the predicted one and the
+        tolerance is 0 (every seed in the predicted phase at every kept ratio, up to a mix of
+        lazy and divergent seeds averaging to a catapult code)."""
+        model = self.meta.get("model", "uv")
+        return Comparison.from_records(
+            name,
+            self.prediction(band=band),
+            self,
+            "phase",
+            metric="max_abs",
+            tolerance=0.0,
+            ylabel=f"phase, {model} (0 lazy, 1 catapult, 2 divergent)",
+            description=description,
+        )
 
     def relative(self, name: str) -> PhaseDiagram:
         """The diagram with ``name`` divided, per seed, by its value at the smallest ratio."""

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from nnlab import _checks
 
-from ._registry import Scale, config_dict, get
+from ._experiment import Scale, config_dict, get
 
 Summary = dict[str, Any]
 

@@ -9,13 +9,15 @@ chosen configuration and an integer seed, composes library calls that return
 :class:`~nnlab.evaluate.ExperimentResult` or a list of ``Comparison`` s built with
 :meth:`~nnlab.evaluate.Comparison.from_records`).
 
-Experiments register themselves at import time with :func:`register`; the CLI
+The built-in experiments (:mod:`nnlab.experiments`) register themselves at import time
+with :func:`register`, and so can a user's own; the CLI
 (``nnlab list``, ``nnlab run NAME``, ``nnlab demo``) reads the registry.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -82,8 +84,14 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
+def _load_builtin() -> None:
+    # The built-in experiments register themselves when nnlab.experiments is imported.
+    importlib.import_module("nnlab.experiments")
+
+
 def get(name: str) -> Experiment:
-    """The registered experiment called ``name``."""
+    """The registered experiment called ``name`` (the built-in ones are loaded first)."""
+    _load_builtin()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -92,5 +100,6 @@ def get(name: str) -> Experiment:
 
 
 def names() -> list[str]:
-    """Names of all registered experiments, sorted."""
+    """Names of all registered experiments, sorted (the built-in ones are loaded first)."""
+    _load_builtin()
     return sorted(_REGISTRY)
