@@ -32,3 +32,14 @@ def assert_within_se(samples, theory, n_se=4.0):
     err = np.abs(mean - theory)
     bound = n_se * se + 1e-9 * np.abs(theory).max()
     assert np.all(err <= bound), f"max error/SE = {np.max(err / np.maximum(se, 1e-300)):.2f}"
+
+
+def assert_kernel_matches_monte_carlo(net, x, key, n_seeds=32, **kernel_kw):
+    """``nnlab.kernel(net, x, **kernel_kw)``'s NNGP and NTK within 4 SE of ``n_seeds`` finite
+    networks (:func:`mc_kernels`)."""
+    import nnlab
+
+    nngp_s, ntk_s = mc_kernels(net, x, n_seeds, key)
+    k = nnlab.kernel(net, x, **kernel_kw)
+    assert_within_se(nngp_s, k.nngp)
+    assert_within_se(ntk_s, k.ntk)

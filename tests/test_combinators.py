@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from finite_networks import assert_within_se, mc_kernels
+from finite_networks import assert_kernel_matches_monte_carlo
 
 import nnlab
 from nnlab import layers as nl
@@ -23,17 +23,6 @@ NETS = {
         nl.FanInSum(),
         nl.Relu(),
         nl.Dense(16, W_std=1.0, b_std=0.1),
-    ),
-    # Concatenation of unequal widths: the per-channel kernel is the width-weighted mean.
-    # One hidden layer per branch: unbiased at any width.
-    "concat_mlp": lambda: nl.serial(
-        nl.FanOut(2),
-        nl.parallel(
-            nl.serial(nl.Dense(1024, W_std=1.5, b_std=0.1), nl.Relu()),
-            nl.serial(nl.Dense(512, W_std=1.1, b_std=0.3), nl.Erf()),
-        ),
-        nl.FanInConcat(),
-        nl.Dense(16, W_std=1.2, b_std=0.2),
     ),
     "concat_then_sum_mlp": lambda: nl.serial(
         nl.FanOut(3),
@@ -56,6 +45,17 @@ NETS = {
         nl.GlobalAvgPool(),
         nl.Dense(16),
     ),
+    # Concatenation of unequal widths: the per-channel kernel is the width-weighted mean.
+    # One hidden layer per branch: unbiased at any width.
+    "concat_mlp": lambda: nl.serial(
+        nl.FanOut(2),
+        nl.parallel(
+            nl.serial(nl.Dense(1024, W_std=1.5, b_std=0.1), nl.Relu()),
+            nl.serial(nl.Dense(512, W_std=1.1, b_std=0.3), nl.Erf()),
+        ),
+        nl.FanInConcat(),
+        nl.Dense(16, W_std=1.2, b_std=0.2),
+    ),
 }
 
 
@@ -67,10 +67,7 @@ def test_monte_carlo_branching_networks_match(x64, key, name):
         x = jax.random.normal(jax.random.key(1), (4, 6, 3), jnp.float64)
     else:
         x = jax.random.normal(jax.random.key(1), (4, 5), jnp.float64)
-    nngp_s, ntk_s = mc_kernels(net, x, 32, key)
-    k = nnlab.kernel(net, x)
-    assert_within_se(nngp_s, k.nngp)
-    assert_within_se(ntk_s, k.ntk)
+    assert_kernel_matches_monte_carlo(net, x, key)
 
 
 def test_fan_in_rules_against_branch_kernels(x64):
@@ -133,3 +130,7 @@ def test_combinator_errors_are_named():
         nl.serial(nl.Dense(3), "relu")
     with pytest.raises(ValueError, match="FanOut: num must be a positive int"):
         nl.FanOut(0)
+    with pytest.raises(TypeError, match="FanOut: num must be an int"):
+        nl.FanOut(True)
+    with pytest.raises(ValueError, match="repeat: n must be a positive int"):
+        nl.repeat(nl.Relu(), 0)

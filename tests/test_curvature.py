@@ -477,18 +477,11 @@ def test_gd_sharpness_hovers_at_two_over_lr():
     op0 = cv.hessian_operator(net.apply, init(jax.random.split(kp, 2)[0]), x, y)
     lam0 = float(cv.top_eigenvalue(op0, key))
     lrs = 2.0 / (lam0 * np.array([1.2, 1.4]))
+    sgd, obs = lambda lr: optax.sgd(lr), {"sharpness": cv.sharpness()}
     rec = train_ensemble(
-        net.apply,
-        init,
-        Data(x, y),
-        optimizer=lambda lr: optax.sgd(lr),
-        seeds=2,
-        key=kp,
-        hyperparams={"lr": lrs},
-        steps=1500,
-        log_every=15,
-        observables={"sharpness": cv.sharpness()},
-    )
+        net.apply, init, Data(x, y), optimizer=sgd, seeds=2, key=kp, hyperparams={"lr": lrs},
+        steps=1500, log_every=15, observables=obs,
+    )  # fmt: skip
     eos = cv.edge_of_stability(rec)
     c = Comparison.from_records(
         "eos", cv.stability_threshold(lrs), eos, "sharpness", metric="max_rel", tolerance=0.1

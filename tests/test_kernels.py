@@ -218,6 +218,12 @@ def test_errors_are_named():
         nnlab.kernel(nl.serial(nl.Relu(), nl.Dense(1)), x1)
     with pytest.raises(ValueError, match="Dense: out must be a positive int"):
         nl.Dense(0)
+    for bad in (2.5, "3", True):  # a wrong type is a TypeError, a bad value a ValueError
+        with pytest.raises(TypeError, match="Dense: out must be an int"):
+            nl.Dense(bad)
+    with pytest.raises(TypeError, match="Conv: out must be an int"):
+        nl.Conv(4.0, (3,))
+    assert type(nl.Dense(np.int64(3)).out) is int  # numpy ints are accepted, stored as int
     with pytest.raises(ValueError, match="parameterization must be one of"):
         nl.Dense(3, parameterization="mup-ish")
     with pytest.raises(TypeError, match="serial: argument 1 must be a layer"):

@@ -86,14 +86,9 @@ def test_observables_against_dense_references(x64, key):
         "rel": T.weight_distance(relative=True),
         **custom,
     }
+    sgd = optax.sgd(0.5)
     rec = T.train(
-        net.apply,
-        p0,
-        T.Data(x, y),
-        optimizer=optax.sgd(0.5),
-        steps=10,
-        log_every=10,
-        observables=obs,
+        net.apply, p0, T.Data(x, y), optimizer=sgd, steps=10, log_every=10, observables=obs
     )
     k0 = empirical.empirical_ntk(net.apply, p0, x)
     kt = empirical.empirical_ntk(net.apply, rec.params, x)
@@ -196,16 +191,8 @@ def test_minibatches_follow_the_key(x64, key):
     net = mlp(8)
     _, p0 = net.init(key, x.shape)
     kb = jax.random.key(5)
-    rec = T.train(
-        net.apply,
-        p0,
-        T.Data(x, y),
-        optimizer=optax.sgd(0.3),
-        steps=4,
-        log_every=4,
-        batch_size=5,
-        key=kb,
-    )
+    data, sgd = T.Data(x, y), optax.sgd(0.3)
+    rec = T.train(net.apply, p0, data, optimizer=sgd, steps=4, log_every=4, batch_size=5, key=kb)
     # reference: explicit loop drawing batch t as permutation(fold_in(key, t))[:5]
     p = p0
     for t in range(4):

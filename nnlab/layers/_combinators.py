@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from nnlab import _checks
 from nnlab.kernels._kernel import Kernel, mix_branches
 
 from ._base import Array, Layer, Shape, check_kernel, layer, static
@@ -64,8 +65,7 @@ def serial(*layers) -> Serial:
 
 def repeat(block, n: int) -> Serial:
     """``block`` applied ``n`` times in sequence (independent parameters each time)."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"repeat: n must be a positive int, got {n!r}.")
+    n = _checks.integer(n, "repeat: n")
     return serial(*([block] * n))
 
 
@@ -111,8 +111,7 @@ class FanOut:
     num: int = static()
 
     def __post_init__(self):
-        if not isinstance(self.num, int) or self.num < 1:
-            raise ValueError(f"FanOut: num must be a positive int, got {self.num!r}.")
+        object.__setattr__(self, "num", _checks.integer(self.num, "FanOut: num"))
 
     def init(self, key, input_shape):
         return [tuple(input_shape)] * self.num, ()

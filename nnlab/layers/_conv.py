@@ -29,22 +29,16 @@ from jax import lax
 
 from nnlab.kernels._kernel import Kernel
 
-from ._abc import (
-    FEATURE_LEARNING,
-    Parameterization,
-    Role,
-    check_parameterization,
-    check_role,
-    feature_learning_scales,
-    layer_width,
-    no_kernel_error,
-)
-from ._base import Array, Shape, check_kernel, check_rank, layer, static
+from ._abc import Parameterization, Role
+from ._base import Array, Shape, check_rank, layer, static
 from ._dense import (
     affine_init,
     affine_kernel,
     affine_lr_multipliers,
     affine_output,
+    affine_scales,
+    check_affine,
+    check_affine_kernel,
     check_channels,
 )
 
@@ -239,8 +233,6 @@ class Conv:
     role: Role = static(default="hidden")
 
     def __post_init__(self):
-        if not isinstance(self.out, int) or isinstance(self.out, bool) or self.out < 1:
-            raise ValueError(f"Conv: out must be a positive int, got {self.out!r}.")
         filt = as_int_tuple("Conv", "filter_shape", self.filter_shape)
         if len(filt) > 3:
             raise ValueError(f"Conv: filter_shape must have 1 to 3 entries, got {filt!r}.")
@@ -248,20 +240,14 @@ class Conv:
         object.__setattr__(self, "filter_shape", filt)
         object.__setattr__(self, "strides", as_int_tuple("Conv", "strides", strides, len(filt)))
         check_padding("Conv", self.padding, PADDINGS)
-        check_parameterization(self.parameterization, "Conv")
-        check_role(self.role, "Conv")
+        check_affine("Conv", self)
 
     @property
     def _name(self) -> str:
         return f"Conv with a {len(self.filter_shape)}-D filter"
 
     def _scales(self, c_in: int):
-        n = layer_width(self.role, c_in, self.out)
-        taps = math.prod(self.filter_shape)
-        receptive = c_in * taps if self.role == "input" else taps
-        return feature_learning_scales(
-            self.parameterization, self.role, n, self.W_std, self.b_std, receptive
-        )
+        return affine_scales(self, c_in, math.prod(self.filter_shape))
 
     def _check_shape(self, shape) -> None:
         d = len(self.filter_shape)
@@ -306,9 +292,7 @@ class Conv:
         return affine_lr_multipliers("Conv", self, params)
 
     def kernel(self, k: Kernel) -> Kernel:
-        if self.parameterization in FEATURE_LEARNING:
-            raise no_kernel_error("Conv", self.parameterization)
-        k = check_kernel("Conv", k)
+        k = check_affine_kernel("Conv", self, k)
         d = len(self.filter_shape)
         if k.spatial_ndim != d:
             raise ValueError(

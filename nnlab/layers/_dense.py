@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
+from nnlab import _checks
 from nnlab.kernels._kernel import Kernel
 
 from ._abc import (
@@ -39,6 +40,32 @@ def check_channels(name: str, x: Array, w: Array) -> None:
             f"{name}: input has {x.shape[-1]} channels but the weights expect "
             f"{w.shape[-2]} (input shape {x.shape})."
         )
+
+
+def check_affine(name: str, layer_) -> None:
+    """Check the fields every affine layer (Dense, Conv) shares: a positive int ``out`` (stored
+    as a Python int), its parameterization and its role."""
+    object.__setattr__(layer_, "out", _checks.integer(layer_.out, f"{name}: out"))
+    check_parameterization(layer_.parameterization, name)
+    check_role(layer_.role, name)
+
+
+def affine_scales(layer_, c_in: int, taps: int = 1):
+    """The abc scales (:func:`feature_learning_scales`) of an affine layer with ``c_in`` input
+    channels and ``taps`` filter positions (1 for Dense): the width is ``layer_width`` of its
+    role, and the receptive field ``c_in · taps`` for an input layer, ``taps`` otherwise."""
+    n = layer_width(layer_.role, c_in, layer_.out)
+    receptive = c_in * taps if layer_.role == "input" else taps
+    return feature_learning_scales(
+        layer_.parameterization, layer_.role, n, layer_.W_std, layer_.b_std, receptive
+    )
+
+
+def check_affine_kernel(name: str, layer_, k: Kernel) -> Kernel:
+    """``k`` checked as an affine layer's input; 'mup'/'meanfield' layers have no kernel."""
+    if layer_.parameterization in FEATURE_LEARNING:
+        raise no_kernel_error(name, layer_.parameterization)
+    return check_kernel(name, k)
 
 
 def affine_init(layer_, key: Array, w_shape: Shape, fan_in: int, c_in: int) -> dict:
@@ -118,15 +145,9 @@ def affine_kernel(
         else:
             ntk = fan_in * mapped_nngp + (0.0 if b_std is None else 1.0) + back
     return k.replace(
-        nngp=nngp,
-        ntk=ntk,
-        cov1=cov1,
-        cov2=cov2,
-        is_gaussian=True,
-        odd_in_branch=True,
-        flattened=False,
-        branches=None,
-    )
+        nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2,
+        is_gaussian=True, odd_in_branch=True, flattened=False, branches=None,
+    )  # fmt: skip
 
 
 @layer
@@ -175,17 +196,10 @@ class Dense:
     role: Role = static(default="hidden")
 
     def __post_init__(self):
-        if not isinstance(self.out, int) or isinstance(self.out, bool) or self.out < 1:
-            raise ValueError(f"Dense: out must be a positive int, got {self.out!r}.")
-        check_parameterization(self.parameterization, "Dense")
-        check_role(self.role, "Dense")
+        check_affine("Dense", self)
 
     def _scales(self, fan_in: int):
-        n = layer_width(self.role, fan_in, self.out)
-        receptive = fan_in if self.role == "input" else 1
-        return feature_learning_scales(
-            self.parameterization, self.role, n, self.W_std, self.b_std, receptive
-        )
+        return affine_scales(self, fan_in)
 
     def init(self, key: Array, input_shape: Shape):
         check_rank("Dense", input_shape, tuple(range(2, 6)), "(N, ..., channels)")
@@ -213,9 +227,7 @@ class Dense:
         return affine_lr_multipliers("Dense", self, params)
 
     def kernel(self, k: Kernel) -> Kernel:
-        if self.parameterization in FEATURE_LEARNING:
-            raise no_kernel_error("Dense", self.parameterization)
-        k = check_kernel("Dense", k)
+        k = check_affine_kernel("Dense", self, k)
         out = affine_kernel(
             k,
             self.W_std,

@@ -25,7 +25,6 @@ from ._loop import (
     check_stream_outputs,
     drive,
     final_fields,
-    make_program,
     to_record,
 )
 from ._precision import Precision, matmul_precision
@@ -169,9 +168,9 @@ def train_ensemble(
       >>> rec.train_loss.shape  # (seed, lr, step)
       (2, 2, 5)
     """
-    online, data, steps, log_every, n_logs, progress = check_run(
+    online, data, steps, log_every, n_logs, progress, configure = check_run(
         apply_fn, data, steps, log_every, precision, progress, loss, loss_normalization,
-        divergence_threshold, divergence_factor,
+        divergence_threshold, divergence_factor, observables,
     )  # fmt: skip
     _checks.function(init_fn, "init_fn", "init_fn(key) -> params")
     if not (isinstance(seeds, (int, np.integer, jax.Array)) and not isinstance(seeds, bool)):
@@ -233,18 +232,7 @@ def train_ensemble(
         data = jax.tree_util.tree_map(lambda a: _put(a, replicated), data)
     impl = jax.random.key_impl(keys)
 
-    program = make_program(
-        apply_fn,
-        make_optimizer,
-        loss=loss,
-        loss_normalization=loss_normalization,
-        log_every=log_every,
-        observables=observables,
-        batch_size=batch_size,
-        divergence_threshold=divergence_threshold,
-        divergence_factor=divergence_factor,
-        stream=plan,
-    )
+    program = configure(make_optimizer, batch_size, plan)
 
     def constrain(tree):
         if sharding is None:

@@ -520,11 +520,13 @@ def to_record(final, logs, steps, log_every, axes=(), coords=None) -> TrainRecor
 
 def check_run(
     apply_fn, data, steps, log_every, precision, progress, loss, loss_normalization,
-    divergence_threshold, divergence_factor,
+    divergence_threshold, divergence_factor, observables,
 ):  # fmt: skip
     """The arguments :func:`train` and ``train_ensemble`` share, checked; returns
-    ``(online, data, steps, log_every, n_logs, progress)`` (``data`` normalised unless it is
-    a :class:`Stream`)."""
+    ``(online, data, steps, log_every, n_logs, progress, configure)`` (``data`` normalised
+    unless it is a :class:`Stream`), where ``configure(make_optimizer, batch_size, stream)``
+    is :func:`make_program` with the shared loss, logging, observable and divergence
+    settings filled in."""
     _checks.function(apply_fn, "apply_fn", "apply_fn(params, x) -> (N, *out)")
     online = isinstance(data, Stream)
     if not online:
@@ -536,7 +538,16 @@ def check_run(
     progress = _checks.boolean(progress, "progress")
     check_loss(loss, loss_normalization)
     check_divergence(divergence_threshold, divergence_factor)
-    return online, data, steps, log_every, n_logs, progress
+
+    def configure(make_optimizer, batch_size, stream) -> Program:
+        return make_program(
+            apply_fn, make_optimizer, loss=loss, loss_normalization=loss_normalization,
+            log_every=log_every, observables=observables, batch_size=batch_size,
+            divergence_threshold=divergence_threshold, divergence_factor=divergence_factor,
+            stream=stream,
+        )  # fmt: skip
+
+    return online, data, steps, log_every, n_logs, progress, configure
 
 
 def train(
@@ -628,9 +639,9 @@ def train(
       >>> rec.train_loss.shape
       (3,)
     """
-    online, data, steps, log_every, n_logs, progress = check_run(
+    online, data, steps, log_every, n_logs, progress, configure = check_run(
         apply_fn, data, steps, log_every, precision, progress, loss, loss_normalization,
-        divergence_threshold, divergence_factor,
+        divergence_threshold, divergence_factor, observables,
     )  # fmt: skip
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
@@ -644,18 +655,7 @@ def train(
     else:
         batch_size, key = check_batching(batch_size, key, data)
         check_outputs(jax.eval_shape(apply_fn, params0, data.x_train), data, loss)
-    program = make_program(
-        apply_fn,
-        lambda hp: optimizer,
-        loss=loss,
-        loss_normalization=loss_normalization,
-        log_every=log_every,
-        observables=observables,
-        batch_size=batch_size,
-        divergence_threshold=divergence_threshold,
-        divergence_factor=divergence_factor,
-        stream=plan,
-    )
+    program = configure(lambda hp: optimizer, batch_size, plan)
     with matmul_precision(precision):
         state, logs = drive(
             lambda p, k, d: program.start(p, {}, k, d),
