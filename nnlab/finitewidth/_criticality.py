@@ -27,12 +27,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnlab import _checks
+from nnlab import _checks, _roots
 from nnlab.parameterization import mlp
 
 from ._activation import activation_fn, as_float, check_positive_int
 from ._gaussian import DEFAULT_DEGREE, check_degree, derivative, gaussian_expectation
 from ._network import read_mlp
+
+# halvings of a grid cell in log K (width log 1.035): ~50 reach float64 resolution
+_BISECTION_STEPS = 64
 
 Universality = Literal["scale_invariant", "k_star_zero", "nontrivial"]
 
@@ -219,14 +222,11 @@ def _nontrivial_point(fn, k_max, degree):
     grid = np.geomspace(1e-4, k_max, 400)
     values = np.asarray(gap(jnp.asarray(grid)))
     for i in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)[0]:
-        lo, hi = grid[i], grid[i + 1]
-        for _ in range(80):
-            mid = math.sqrt(lo * hi)
-            if np.sign(float(gap(mid))) == np.sign(values[i]):
-                lo = mid
-            else:
-                hi = mid
-        k_star = math.sqrt(lo * hi)
+        # bisection in log K on the bracketing grid cell, the gap oriented to rise through 0
+        rising = lambda log_k, sign: sign * gap(jnp.exp(log_k))  # noqa: E731
+        log_k = _roots.bisect(rising, math.log(grid[i]), math.log(grid[i + 1]),
+                              -np.sign(values[i]), steps=_BISECTION_STEPS)  # fmt: skip
+        k_star = float(jnp.exp(log_k))
         c_b = float(c_b_of(k_star))
         if c_b >= 0:
             c_w = 1.0 / float(gaussian_expectation(lambda z: fp(z) ** 2, k_star, degree))
