@@ -84,8 +84,8 @@ def _layer_cases():
                 )
     int_fields = [
         ("Dense-out-0", lambda: nl.Dense(0), ValueError, r"\bout\b"),
-        ("Dense-out-float", lambda: nl.Dense(2.5), ValueError, r"\bout\b"),
-        ("Dense-out-str", lambda: nl.Dense("4"), ValueError, r"\bout\b"),
+        ("Dense-out-float", lambda: nl.Dense(2.5), TypeError, r"\bout\b"),
+        ("Dense-out-str", lambda: nl.Dense("4"), TypeError, r"\bout\b"),
         ("Conv-out-0", lambda: nl.Conv(0, (2, 2)), ValueError, r"\bout\b"),
         ("Conv-padding", lambda: nl.Conv(2, (2, 2), padding="FULL"), ValueError, r"padding"),
         (
