@@ -1,5 +1,7 @@
 """The kernel() entry point: conventions, blocks, devices, transformations, errors."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,6 +86,23 @@ def test_blocked_equals_unblocked(x64, batch_size, symmetric):
     blk = nnlab.kernel(net, x1, x2, batch_size=batch_size)
     for name in ("nngp", "ntk", "cov1", "cov2"):
         np.testing.assert_allclose(getattr(blk, name), getattr(ref, name), rtol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("n", "rows", "multiple"),
+    [(12000, 11585, 1), (20000, 11585, 1), (7, 2, 1), (7, 3, 1), (7, 6, 1), (37, 8, 4), (5, 9, 1)],
+)
+def test_balanced_blocks_pad_less_than_their_rounding(n, rows, multiple):
+    # The fewest blocks of at most `rows` (rounded up to `multiple`), made as equal as
+    # possible: N = 12000 with 11585-row blocks is two blocks of 6000 (it was padded to
+    # 2 x 11585 = 23170 rows, 3.7x the entries, before).
+    from nnlab.kernels._compute import _balanced_blocks
+
+    block, count = _balanced_blocks(n, rows, multiple)
+    cap = math.ceil(rows / multiple) * multiple
+    assert block % multiple == 0 and block <= cap
+    assert count == math.ceil(n / cap)  # no more blocks than the cap needs
+    assert n <= block * count < n + count * multiple
 
 
 def test_auto_batch_size_blocks_only_when_needed():

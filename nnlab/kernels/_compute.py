@@ -255,16 +255,34 @@ def kernel(
     return k if compute_ntk else k.replace(ntk=None)
 
 
+def _balanced_blocks(n: int, rows: int, multiple: int) -> tuple[int, int]:
+    """``(block, count)``: the fewest blocks of at most ``rows`` (rounded up to ``multiple``)
+    rows that cover ``n``, made as equal as possible, so padding stays under one block's
+    rounding (``count * multiple`` rows) instead of up to a whole block."""
+    rows = math.ceil(rows / multiple) * multiple
+    count = math.ceil(n / rows)
+    block = math.ceil(math.ceil(n / count) / multiple) * multiple
+    return block, math.ceil(n / block)
+
+
 def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial) -> Kernel:
-    """Compute the kernel block by block (x1 rows sharded over ``devs``)."""
+    """Compute the kernel block by block (x1 rows sharded over ``devs``).
+
+    Blocks are balanced (:func:`_balanced_blocks`) and the inputs padded to whole blocks, but
+    each block is cropped before it is written, so the output is allocated at its exact size
+    ``(n1, n2, ...)`` and never copied: peak memory is the output plus one block (two when the
+    kernel is symmetric: a block and its transpose).
+    """
     symmetric = x2 is None
     xb = x1 if symmetric else x2
     nd = len(devs)
-    b1 = -(-b1 // nd) * nd
-    if symmetric:
-        b1 = b2 = max(b1, -(-b2 // nd) * nd)
     n1, n2 = x1.shape[0], xb.shape[0]
-    nb1, nb2 = -(-n1 // b1), -(-n2 // b2)
+    if symmetric:
+        b1, nb1 = _balanced_blocks(n1, max(b1, b2), nd)
+        b2, nb2 = b1, nb1
+    else:
+        b1, nb1 = _balanced_blocks(n1, b1, nd)
+        b2, nb2 = _balanced_blocks(n2, b2, 1)
     x1p, x2p = _pad_rows(x1, nb1 * b1), _pad_rows(xb, nb2 * b2)
 
     place_rows = place_rep = lambda a: a
@@ -281,31 +299,29 @@ def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial) -> Kernel
     cov1_blocks, cov2_blocks = [None] * nb1, [None] * nb2
     for i in range(nb1):
         xa = place_rows(x1p[i * b1 : (i + 1) * b1])
+        r0, r1 = i * b1, min((i + 1) * b1, n1)
         for j in range(i if symmetric else 0, nb2):
             xb_j = place_rep(x2p[j * b2 : (j + 1) * b2])
+            c0, c1 = j * b2, min((j + 1) * b2, n2)
             kb = _forward_jit(net, xa, xb_j, compute_ntk, diagonal_spatial)
             if not out:
-                shape = lambda a: (nb1 * b1, nb2 * b2, *a.shape[2:])  # noqa: E731
+                shape = lambda a: (n1, n2, *a.shape[2:])  # noqa: E731
                 out = {"nngp": jnp.zeros(shape(kb.nngp), kb.nngp.dtype)}
                 if compute_ntk:
                     out["ntk"] = jnp.zeros(shape(kb.ntk), kb.ntk.dtype)
                 proto = kb
             for name in out:
-                out[name] = _put(out[name], getattr(kb, name), i * b1, j * b2)
+                block = getattr(kb, name)
+                out[name] = _put(out[name], block[: r1 - r0, : c1 - c0], r0, c0)
+                if symmetric and j > i:  # the mirrored block below the diagonal
+                    mirror = _transpose_pairs(block, kb.spatial_ndim, kb.diagonal_spatial)
+                    out[name] = _put(out[name], mirror[: c1 - c0, : r1 - r0], c0, r0)
             if j == (i if symmetric else 0):
                 cov1_blocks[i] = kb.cov1
             if i == 0 or (symmetric and i == j):
                 cov2_blocks[j] = kb.cov2
-    d, diag = proto.spatial_ndim, proto.diagonal_spatial
-    if symmetric:
-        rb = jnp.arange(nb1 * b1) // b1
-        lower = (rb[:, None] > rb[None, :]).reshape(rb.shape * 2 + (1,) * (out["nngp"].ndim - 2))
-        out = {name: jnp.where(lower, _transpose_pairs(a, d, diag), a) for name, a in out.items()}
     cov1 = jnp.concatenate(cov1_blocks)[:n1]
     cov2 = cov1 if symmetric else jnp.concatenate(cov2_blocks)[:n2]
     return proto.replace(
-        nngp=out["nngp"][:n1, :n2],
-        ntk=out["ntk"][:n1, :n2] if compute_ntk else None,
-        cov1=cov1,
-        cov2=cov2,
+        nngp=out["nngp"], ntk=out["ntk"] if compute_ntk else None, cov1=cov1, cov2=cov2
     )
