@@ -87,8 +87,8 @@ def _run_eos(config: EdgeOfStabilityConfig, seed: int) -> ExperimentResult:
          "Control runs with small η: max over time of λ_max / (2/η)."),
     ]  # fmt: skip
     comparisons += [
-        Comparison.scalar(n, t, float(s), metric="max_abs", tolerance=tol, description=d)
-        for n, t, s, tol, d in scalars
+        Comparison.scalar(name, th, float(sim), metric="max_abs", tolerance=tol, description=text)
+        for name, th, sim, tol, text in scalars
     ]
     title = "Edge of stability (Cohen et al. 2021): full-batch GD, tanh MLP, MSE"
     figure = cv.sharpness_figure(rec, controls=controls, title=title)

@@ -75,27 +75,27 @@ def _run_spectrum(config: HessianSpectrumConfig, seed: int) -> ExperimentResult:
     per_c = lambda v: Record({"outliers": ("n_classes", v)}, {"n_classes": classes})  # noqa: E731
     found = np.asarray(list(counts.values()), np.float64)
     rows = [
-            # C − 1 outliers from the class-mean part of the Gauss-Newton term (Papyan 2019):
-            # the softmax Hessian diag(p) − ppᵀ annihilates the all-ones logit direction;
-            # Sagun et al. (2017) report "about C". Measured exactly C − 1 for C = 2, 4, 8 on
-            # seeds 0-1; on seed 2 the third outlier of C = 4 sits only 1.2x above the bulk
-            # edge and the largest gap gives 2. Tolerance 1 accepts C − 1 ± 1 (a weak outlier
-            # read either way; Sagun's "about C") and rejects anything further off.
-            ("outliers_vs_classes", per_c(classes - 1.0), per_c(found), "outliers", "max_abs",
-             1.0, "Hessian eigenvalues above the bulk (largest ratio gap among the top 3C + 5) "
-             "of a trained classifier vs the number of classes C, against C − 1."),
-            # float32 HVPs against the float32 dense Hessian: measured 5e-7 to 1.2e-6 relative
-            # on seeds 0-2 (rounding of the products); 1e-4 leaves a margin of ~100.
-            ("top_eigenvalues_vs_dense", dense, tops[config.classes[0]], "eigenvalues",
-             "max_rel", 1e-4, "Top Lanczos eigenvalues vs eigh of the dense Hessian (first C)."),
-            # SLQ with 10 probes: each probe's smoothed density fluctuates by ~ sqrt(2/(n_v P))
-            # ≈ 2% pointwise (P ≈ 740); rel_l2 over the grid measured 0.3-1.2%; tolerance 3%.
-            ("slq_density_vs_dense", exact, slq, "density", "rel_l2", 0.03, "SLQ density vs "
-             "the dense eigenvalues smoothed by the same Gaussian (first C)."),
+        # C − 1 outliers from the class-mean part of the Gauss-Newton term (Papyan 2019):
+        # the softmax Hessian diag(p) − ppᵀ annihilates the all-ones logit direction;
+        # Sagun et al. (2017) report "about C". Measured exactly C − 1 for C = 2, 4, 8 on
+        # seeds 0-1; on seed 2 the third outlier of C = 4 sits only 1.2x above the bulk
+        # edge and the largest gap gives 2. Tolerance 1 accepts C − 1 ± 1 (a weak outlier
+        # read either way; Sagun's "about C") and rejects anything further off.
+        ("outliers_vs_classes", per_c(classes - 1.0), per_c(found), "outliers", "max_abs",
+         1.0, "Hessian eigenvalues above the bulk (largest ratio gap among the top 3C + 5) "
+         "of a trained classifier vs the number of classes C, against C − 1."),
+        # float32 HVPs against the float32 dense Hessian: measured 5e-7 to 1.2e-6 relative
+        # on seeds 0-2 (rounding of the products); 1e-4 leaves a margin of ~100.
+        ("top_eigenvalues_vs_dense", dense, tops[config.classes[0]], "eigenvalues",
+         "max_rel", 1e-4, "Top Lanczos eigenvalues vs eigh of the dense Hessian (first C)."),
+        # SLQ with 10 probes: each probe's smoothed density fluctuates by ~ sqrt(2/(n_v P))
+        # ≈ 2% pointwise (P ≈ 740); rel_l2 over the grid measured 0.3-1.2%; tolerance 3%.
+        ("slq_density_vs_dense", exact, slq, "density", "rel_l2", 0.03, "SLQ density vs "
+         "the dense eigenvalues smoothed by the same Gaussian (first C)."),
     ]  # fmt: skip
     comparisons = [
-        Comparison.from_records(n, t, s, f, metric=m, tolerance=tol, description=d)
-        for n, t, s, f, m, tol, d in rows
+        Comparison.from_records(name, th, sim, f, metric=m, tolerance=tol, description=text)
+        for name, th, sim, f, m, tol, text in rows
     ]
     # Hutchinson: unbiased, per-probe values i.i.d.; 4 SE bounds a false alarm by 6e-5.
     comparisons.append(

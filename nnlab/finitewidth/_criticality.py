@@ -221,9 +221,9 @@ def _nontrivial_point(fn, k_max, degree):
 
     grid = np.geomspace(1e-4, k_max, 400)
     values = np.asarray(gap(jnp.asarray(grid)))
+    # bisection in log K on each bracketing grid cell, the gap oriented to rise through 0
+    rising = lambda log_k, sign: sign * gap(jnp.exp(log_k))  # noqa: E731
     for i in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)[0]:
-        # bisection in log K on the bracketing grid cell, the gap oriented to rise through 0
-        rising = lambda log_k, sign: sign * gap(jnp.exp(log_k))  # noqa: E731
         log_k = _roots.bisect(rising, math.log(grid[i]), math.log(grid[i + 1]),
                               -np.sign(values[i]), steps=_BISECTION_STEPS)  # fmt: skip
         k_star = float(jnp.exp(log_k))

@@ -311,11 +311,11 @@ def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial) -> Kernel
                     out["ntk"] = jnp.zeros(shape(kb.ntk), kb.ntk.dtype)
                 proto = kb
             for name in out:
-                block = getattr(kb, name)
-                out[name] = _put(out[name], block[: r1 - r0, : c1 - c0], r0, c0)
+                tile = getattr(kb, name)[: r1 - r0, : c1 - c0]
+                out[name] = _put(out[name], tile, r0, c0)
                 if symmetric and j > i:  # the mirrored block below the diagonal
-                    mirror = _transpose_pairs(block, kb.spatial_ndim, kb.diagonal_spatial)
-                    out[name] = _put(out[name], mirror[: c1 - c0, : r1 - r0], c0, r0)
+                    mirror = _transpose_pairs(tile, kb.spatial_ndim, kb.diagonal_spatial)
+                    out[name] = _put(out[name], mirror, c0, r0)
             if j == (i if symmetric else 0):
                 cov1_blocks[i] = kb.cov1
             if i == 0 or (symmetric and i == j):
