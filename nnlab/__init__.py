@@ -41,6 +41,7 @@ _SUBMODULES = (
 _FUNCTIONS = {
     "kernel": "kernels",
     "Kernel": "kernels",
+    "kernel_operator": "kernels",
     "Record": "record",
     "save_record": "record",
     "load_record": "record",

@@ -21,6 +21,11 @@ gradient-flow prediction at several times as an :class:`MSETrajectory` (an
 :class:`nnlab.Record` over ``'time'``), and :func:`network_trajectory` gives a
 :mod:`nnlab.train` run in the same layout, for :meth:`nnlab.evaluate.Comparison.from_records`.
 
+Scale: ``kernel_regression`` and ``gp_posterior`` take ``solver='cholesky'|'cg'|'auto'`` (or
+:class:`CG` with options) and accept matrix-free kernel operators (:func:`nnlab.kernel_operator`)
+as well as arrays; :func:`solve_kernel_system` returns the solve with its residual history.
+See ``docs/scale.md``.
+
 Non-positive-definite kernels never fail silently: outside ``jax.jit`` they raise a
 ``ValueError`` that names the kernel and suggests a ridge; inside ``jit`` the outputs are NaN.
 """
@@ -38,14 +43,19 @@ from ._likelihood import log_marginal_likelihood as log_marginal_likelihood
 from ._regression import GPPosterior as GPPosterior
 from ._regression import gp_posterior as gp_posterior
 from ._regression import kernel_regression as kernel_regression
+from ._solve import CG as CG
+from ._solve import KernelSolve as KernelSolve
+from ._solve import solve_kernel_system as solve_kernel_system
 from ._trajectory import MSETrajectory as MSETrajectory
 from ._trajectory import mse_trajectory as mse_trajectory
 from ._trajectory import network_trajectory as network_trajectory
 
 __all__ = [
+    "CG",
     "EnsemblePrediction",
     "GPPosterior",
     "HyperparameterFit",
+    "KernelSolve",
     "MSETrajectory",
     "TrainTestPrediction",
     "ensemble_mse",
@@ -59,4 +69,5 @@ __all__ = [
     "max_learning_rate",
     "mse_trajectory",
     "network_trajectory",
+    "solve_kernel_system",
 ]

@@ -1,4 +1,4 @@
-"""Kernel (ridge) regression and the Gaussian-process posterior, via Cholesky."""
+"""Kernel (ridge) regression and the Gaussian-process posterior, by Cholesky or CG."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from . import _linalg
+from . import _linalg, _solve
 
 
 class GPPosterior(NamedTuple):
@@ -18,21 +18,27 @@ class GPPosterior(NamedTuple):
     covariance: jax.Array
 
 
-def kernel_regression(k_train, y, k_test_train, *, ridge=0.0):
+def kernel_regression(k_train, y, k_test_train, *, ridge=0.0, solver="auto"):
     r"""Kernel ridge regression: the predictor at the test points.
 
     .. math:: \hat f(x_*) = K(x_*, X)\,\big(K(X, X) + \delta I\big)^{-1} Y
 
     This is the t → ∞ limit of gradient flow on the MSE loss with kernel ``K`` (Jacot et al.
     2018, arXiv:1806.07572) and the GP posterior mean (Rasmussen & Williams 2006, eq. 2.23).
-    Solved with one Cholesky factorisation; works in float32 or float64 (the dtype of the
-    inputs).
+    Solved by one Cholesky factorisation or by preconditioned conjugate gradients
+    (``solver``, see :mod:`nnlab.predict._solve`); works in float32 or float64 (the dtype of
+    the inputs). Kernels may be arrays or matrix-free operators
+    (:func:`nnlab.kernel_operator`, :func:`nnlab.empirical.ntk_operator`,
+    :func:`nnlab.kernels.matrix_operator`), so ``n`` is not limited by ``n²`` memory.
 
     Args:
-      k_train: ``(n, n)`` train-train kernel.
+      k_train: ``(n, n)`` train-train kernel: an array or a square ``KernelOperator``.
       y: ``(n,)`` or ``(n, k)`` targets.
-      k_test_train: ``(m, n)`` test-train kernel.
+      k_test_train: ``(m, n)`` test-train kernel: an array or a ``KernelOperator``.
       ridge: ``δ >= 0`` added to the diagonal (jitter / ridge / noise variance).
+      solver: ``'auto'`` (Cholesky for a stored kernel that fits, CG otherwise; logged),
+        ``'cholesky'``, ``'cg'`` or :class:`nnlab.predict.CG` with options (tolerance,
+        iterations, Nyström rank).
 
     Returns:
       ``(m,)`` or ``(m, k)`` predictions, matching the shape of ``y``.
@@ -41,8 +47,8 @@ def kernel_regression(k_train, y, k_test_train, *, ridge=0.0):
       TypeError: for non-arrays or complex/non-numeric dtypes.
       ValueError: on shape mismatch, an empty kernel, NaN/inf in the inputs, a negative or NaN
         ridge, or (outside ``jit``) when
-        ``k_train + ridge·I`` is not positive definite. Inside ``jit`` a failed Cholesky gives
-        NaN predictions instead.
+        ``k_train + ridge·I`` is not positive definite or CG does not reach its tolerance.
+        Inside ``jit`` a failed Cholesky or CG gives NaN predictions instead.
 
     Example:
       >>> import jax.numpy as jnp
@@ -51,17 +57,18 @@ def kernel_regression(k_train, y, k_test_train, *, ridge=0.0):
       >>> [round(v, 3) for v in pred.tolist()]
       [0.333]
     """
-    k_train = _linalg.check_square(k_train, "k_train")
+    k_train = _solve.check_train(k_train)
     n = k_train.shape[0]
     y2, squeeze = _linalg.check_targets(y, n)
-    k_test_train = _linalg.check_cross(k_test_train, None, n, "k_test_train")
+    k_test_train = _solve.check_test_train(k_test_train, n)
     _linalg.check_nonnegative(ridge, "ridge")
-    chol = _linalg.cholesky(_linalg.add_ridge(k_train, ridge), "k_train + ridge * I")
-    mean = k_test_train @ _linalg.solve_pd(chol, y2)
+    method = _solve.resolve_solver(solver, k_train)
+    coef = _solve.check_converged(_solve._solve(k_train, y2, ridge, method, "k_train"), "k_train")
+    mean = k_test_train @ coef
     return mean[:, 0] if squeeze else mean
 
 
-def gp_posterior(k_train, y, k_test_train, k_test_test, *, noise=0.0):
+def gp_posterior(k_train, y, k_test_train, k_test_test, *, noise=0.0, solver="auto"):
     r"""Gaussian-process posterior at test points (Rasmussen & Williams 2006, eqs. 2.23-2.24).
 
     .. math::
@@ -73,12 +80,15 @@ def gp_posterior(k_train, y, k_test_train, k_test_test, *, noise=0.0):
     the covariance. ``σ²`` is the observation-noise variance (a ridge / jitter).
 
     Args:
-      k_train: ``(n, n)`` train-train kernel.
+      k_train: ``(n, n)`` train-train kernel: an array or a square ``KernelOperator``.
       y: ``(n,)`` or ``(n, k)`` targets.
-      k_test_train: ``(m, n)`` test-train kernel.
+      k_test_train: ``(m, n)`` test-train kernel: an array or a ``KernelOperator``.
       k_test_test: ``(m, m)`` test-test kernel, or its diagonal ``(m,)`` to get only the
         marginal variances (memory ``O(m n)`` instead of ``O(m²)`` for large test sets).
       noise: observation-noise variance ``σ² >= 0``.
+      solver: as in :func:`kernel_regression`. With CG the covariance solves
+        ``(K + σ²I) Z = K_{X*}`` for all ``m`` test columns at once (``K_{X*}`` is formed,
+        ``O(n m)`` memory; one product per iteration).
 
     Returns:
       ``GPPosterior(mean, covariance)``; ``covariance`` is ``(m, m)``, or ``(m,)`` variances
@@ -94,10 +104,10 @@ def gp_posterior(k_train, y, k_test_train, k_test_test, *, noise=0.0):
       >>> post.mean.round(3).tolist(), (jnp.diag(post.covariance).round(3) + 0.0).tolist()
       ([1.0, -1.0], [0.0, 0.0])
     """
-    k_train = _linalg.check_square(k_train, "k_train")
+    k_train = _solve.check_train(k_train)
     n = k_train.shape[0]
     y2, squeeze = _linalg.check_targets(y, n)
-    k_test_train = _linalg.check_cross(k_test_train, None, n, "k_test_train")
+    k_test_train = _solve.check_test_train(k_test_train, n)
     m = k_test_train.shape[0]
     k_test_test = _linalg.as_float_array(k_test_test, "k_test_test")
     if k_test_test.shape not in ((m, m), (m,)):
@@ -106,11 +116,20 @@ def gp_posterior(k_train, y, k_test_train, k_test_test, *, noise=0.0):
             f"got shape {k_test_test.shape}."
         )
     _linalg.check_nonnegative(noise, "noise")
-    chol = _linalg.cholesky(_linalg.add_ridge(k_train, noise), "k_train + noise * I")
-    mean = k_test_train @ _linalg.solve_pd(chol, y2)
-    half = solve_triangular(chol, k_test_train.T, lower=True)  # L^{-1} K_{X*}: (n, m)
-    if k_test_test.ndim == 1:
-        cov = k_test_test - jnp.sum(half * half, axis=0)
+    method = _solve.resolve_solver(solver, k_train)
+    if method == "cholesky":
+        k_star = _solve.dense(k_test_train)
+        k_noisy = _linalg.add_ridge(_solve.dense(k_train), noise)
+        chol = _linalg.cholesky(k_noisy, "k_train + noise * I")
+        mean = k_star @ _linalg.solve_pd(chol, y2)
+        half = solve_triangular(chol, k_star.T, lower=True)  # L^{-1} K_{X*}: (n, m)
+        shrink = jnp.sum(half * half, axis=0) if k_test_test.ndim == 1 else half.T @ half
     else:
-        cov = k_test_test - half.T @ half
-    return GPPosterior(mean[:, 0] if squeeze else mean, cov)
+        k_x_test = _solve.dense(k_test_train.T)  # K_{X*}: (n, m)
+        solved = _solve._solve(k_train, jnp.concatenate([y2, k_x_test], axis=1), noise, method,
+                               "k_train")  # fmt: skip
+        both = _solve.check_converged(solved, "k_train")
+        mean = k_test_train @ both[:, : y2.shape[1]]
+        z = both[:, y2.shape[1] :]  # (K + σ²I)^-1 K_X*
+        shrink = jnp.sum(k_x_test * z, axis=0) if k_test_test.ndim == 1 else k_x_test.T @ z
+    return GPPosterior(mean[:, 0] if squeeze else mean, k_test_test - shrink)
