@@ -61,3 +61,46 @@ def assert_member_matches_run(member_loss, member_distance, run) -> None:
     np.testing.assert_allclose(
         member_distance, run.observables["weight_distance"], rtol=1e-10, atol=1e-13
     )
+
+
+def run_processes(script: str, processes: int = 2, devices: int = 2) -> None:
+    """Run ``script`` (dedented) in ``processes`` Pythons joined by ``jax.distributed``.
+
+    Each process has ``devices`` CPU devices and gets ``PROCESS_ID``, ``PROCESS_COUNT`` and
+    ``COORDINATOR`` (``127.0.0.1:<free port>``) in its environment; the script calls
+    ``jax.distributed.initialize`` with them. Every process must exit 0 and print ``ok``.
+    """
+    import socket
+
+    with socket.socket() as s:  # a free port for the coordinator
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for pid in range(processes):
+        env = dict(
+            os.environ,
+            XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+            PROCESS_ID=str(pid),
+            PROCESS_COUNT=str(processes),
+            COORDINATOR=f"127.0.0.1:{port}",
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(script)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            outputs.append((p.returncode, out, err))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for pid, (code, out, err) in enumerate(outputs):
+        assert code == 0 and "ok" in out, f"process {pid} (exit {code}):\n{err[-3000:]}"
