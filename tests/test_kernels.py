@@ -332,3 +332,36 @@ def test_erf_diagonal_float32_across_variance_scales(v):
     np.testing.assert_allclose(
         float(nngp), 2 / np.pi * np.arcsin(2 * v / (1 + 2 * v)), rtol=1e-5, atol=3e-4
     )
+
+
+def test_large_outputs_use_quarter_blocks_with_the_same_numbers(x64, monkeypatch):
+    from nnlab.kernels import _compute
+
+    x1, x2 = _data(n1=37, n2=13)
+    net = _mlp()
+    want, want_sym = nnlab.kernel(net, x1, x2), nnlab.kernel(net, x1)
+    monkeypatch.setattr(_compute, "LARGE_OUTPUT_BYTES", 0)  # every output counts as large
+    assert _compute._cap_for_output(None, 37, 13, 8) == 10  # a quarter of 37 rows, rounded up
+    for got, ref in ((nnlab.kernel(net, x1, x2), want), (nnlab.kernel(net, x1), want_sym)):
+        np.testing.assert_allclose(got.ntk, ref.ntk, rtol=1e-13)
+        np.testing.assert_allclose(got.nngp, ref.nngp, rtol=1e-13)
+    np.testing.assert_allclose(nnlab.kernel(net, x1, get="ntk"), want_sym.ntk, rtol=1e-13)
+    only_ntk = nnlab.kernel(net, x1, get=("ntk",))
+    assert only_ntk.nngp is None
+    np.testing.assert_allclose(only_ntk.ntk, want_sym.ntk, rtol=1e-13)
+
+
+def test_get_ntk_does_not_write_the_nngp(x64):
+    # XLA's own accounting of the compiled program's outputs: keeping the NNGP adds exactly
+    # one n x n float64 array; without it the outputs are the NTK and the two diagonals (plus a
+    # few bytes of XLA's output tuple)
+    from nnlab.kernels import _compute
+
+    x = _data(n1=64)[0]
+
+    def outputs(keep_nngp):
+        lowered = _compute._forward_jit.lower(_mlp(), x, None, True, True, keep_nngp)
+        return lowered.compile().memory_analysis().output_size_in_bytes
+
+    assert 8 * 64 * 64 <= outputs(True) - outputs(False) < 8 * 64 * 64 + 64
+    assert 8 * (64 * 64 + 2 * 64) <= outputs(False) < 8 * (64 * 64 + 2 * 64) + 64

@@ -92,9 +92,12 @@ def _forward_rows(net, x1, x2, compute_ntk: bool, diagonal_spatial: bool) -> Ker
     )
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
-def _forward_jit(net, x1, x2, compute_ntk, diagonal_spatial):
-    return _forward_rows(net, x1, x2, compute_ntk, diagonal_spatial)
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _forward_jit(net, x1, x2, compute_ntk, diagonal_spatial, keep_nngp=True):
+    # Dropping the output NNGP inside jit lets XLA never write it (the NTK recursion needs
+    # only the NNGP of the layers below), so get='ntk' does not hold a second N1 x N2 array.
+    k = _forward_rows(net, x1, x2, compute_ntk, diagonal_spatial)
+    return k if keep_nngp else k.replace(nngp=None)
 
 
 @functools.partial(jax.jit, donate_argnums=0)
@@ -240,19 +243,35 @@ def kernel(
         spatial_pairs = spatial if diagonal_spatial else spatial * spatial
         entry = x1.dtype.itemsize * spatial_pairs * (8 if compute_ntk else 5)
         batch_size = auto_batch_size(n1, n2, entry, devs[0])
+        batch_size = _cap_for_output(batch_size, n1, n2, entry // (8 if compute_ntk else 5))
     b1 = n1 if batch_size is None else min(batch_size, n1)
     b2 = n2 if batch_size is None else min(batch_size, n2)
+    keep_nngp = "nngp" in gets
     if b1 >= n1 and b2 >= n2 and len(devs) == 1:
         k = (
             _forward_rows(net, x1, x2, compute_ntk, diagonal_spatial)
             if tracing
-            else _forward_jit(net, x1, x2, compute_ntk, diagonal_spatial)
+            else _forward_jit(net, x1, x2, compute_ntk, diagonal_spatial, keep_nngp)
         )
     else:
-        k = _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial)
+        k = _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial, keep_nngp)
     if single:
         return k.nngp if gets[0] == "nngp" else k.ntk
+    k = k if keep_nngp else k.replace(nngp=None)
     return k if compute_ntk else k.replace(ntk=None)
+
+
+#: Outputs at least this large (bytes) are computed in blocks of at most 1/4 of their rows and
+#: columns, so a block's arrays (and its mirrored copy) add at most ~0.2x to the output's memory.
+LARGE_OUTPUT_BYTES = 256 << 20
+
+
+def _cap_for_output(batch_size: int | None, n1: int, n2: int, pair_bytes: int) -> int | None:
+    """``batch_size`` capped at a quarter of the larger side when the output is large."""
+    if n1 * n2 * pair_bytes < LARGE_OUTPUT_BYTES:
+        return batch_size
+    quarter = max(MIN_CHUNK_ROWS, -(-max(n1, n2) // 4))
+    return quarter if batch_size is None else min(batch_size, quarter)
 
 
 def _balanced_blocks(n: int, rows: int, multiple: int) -> tuple[int, int]:
@@ -265,7 +284,7 @@ def _balanced_blocks(n: int, rows: int, multiple: int) -> tuple[int, int]:
     return block, math.ceil(n / block)
 
 
-def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial) -> Kernel:
+def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial, keep_nngp=True) -> Kernel:
     """Compute the kernel block by block (x1 rows sharded over ``devs``).
 
     Blocks are balanced (:func:`_balanced_blocks`) and the inputs padded to whole blocks, but
@@ -303,12 +322,13 @@ def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial) -> Kernel
         for j in range(i if symmetric else 0, nb2):
             xb_j = place_rep(x2p[j * b2 : (j + 1) * b2])
             c0, c1 = j * b2, min((j + 1) * b2, n2)
-            kb = _forward_jit(net, xa, xb_j, compute_ntk, diagonal_spatial)
+            kb = _forward_jit(net, xa, xb_j, compute_ntk, diagonal_spatial, keep_nngp)
             if not out:
-                shape = lambda a: (n1, n2, *a.shape[2:])  # noqa: E731
-                out = {"nngp": jnp.zeros(shape(kb.nngp), kb.nngp.dtype)}
-                if compute_ntk:
-                    out["ntk"] = jnp.zeros(shape(kb.ntk), kb.ntk.dtype)
+                names = ("nngp",) * keep_nngp + ("ntk",) * compute_ntk
+                out = {
+                    name: jnp.zeros((n1, n2, *getattr(kb, name).shape[2:]), kb.cov1.dtype)
+                    for name in names
+                }
                 proto = kb
             for name in out:
                 tile = getattr(kb, name)[: r1 - r0, : c1 - c0]
@@ -322,6 +342,4 @@ def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial) -> Kernel
                 cov2_blocks[j] = kb.cov2
     cov1 = jnp.concatenate(cov1_blocks)[:n1]
     cov2 = cov1 if symmetric else jnp.concatenate(cov2_blocks)[:n2]
-    return proto.replace(
-        nngp=out["nngp"], ntk=out["ntk"] if compute_ntk else None, cov1=cov1, cov2=cov2
-    )
+    return proto.replace(nngp=out.get("nngp"), ntk=out.get("ntk"), cov1=cov1, cov2=cov2)
