@@ -29,6 +29,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 RIDGE = 1e-3  # times the mean diagonal of the kernel
 
@@ -60,7 +61,7 @@ def _mnist(n_train, n_test, dtype):
 
 
 def _error(pred, y):
-    return float(jnp.mean(jnp.argmax(pred, 1) != jnp.argmax(y, 1)))
+    return float(np.mean(np.argmax(np.asarray(pred), 1) != np.argmax(np.asarray(y), 1)))
 
 
 def workload_kernel(n):
@@ -122,19 +123,20 @@ def workload_regression(n, subset=10_000, n_test=10_000):
         "n": n, "kernel_s": kernel_s, "solve_s": solve_s, "iterations": int(s.iterations),
         "converged": bool(s.converged), "test_error": _error(pred, yt), "peak_mib": _peak_mib(),
     }  # fmt: skip
+    print(json.dumps(out), file=sys.stderr, flush=True)  # the main row, before the subset check
     del k, kt
     # the subset check: the same pipeline (float32 CG) and float64 Cholesky on `subset` points
     with jax.enable_x64(True):
         x64, y64, xt64 = (jnp.asarray(a, jnp.float64) for a in (x[:subset], y[:subset], xt))
         k64, kt64 = nnlab.kernel(net, x64, get="ntk"), nnlab.kernel(net, xt64, x64, get="ntk")
         r64 = RIDGE * float(jnp.mean(jnp.diag(k64)))
-        chol = predict.kernel_regression(k64, y64, kt64, ridge=r64, solver="cholesky")
-        k32, kt32 = (jnp.asarray(a, jnp.float32) for a in (k64, kt64))
+        chol = np.asarray(predict.kernel_regression(k64, y64, kt64, ridge=r64, solver="cholesky"))
+        k32, kt32 = (jnp.asarray(np.asarray(a), jnp.float32) for a in (k64, kt64))
     cg = predict.kernel_regression(k32, y[:subset], kt32, ridge=r64, solver=predict.CG(rank=500))
     out["subset"] = {
         "n": subset, "cholesky_f64_test_error": _error(chol, yt),
         "cg_f32_test_error": _error(cg, yt),
-        "max_prediction_difference": float(jnp.max(jnp.abs(cg - chol.astype(jnp.float32)))),
+        "max_prediction_difference": float(np.max(np.abs(np.asarray(cg) - chol))),
     }  # fmt: skip
     return out
 

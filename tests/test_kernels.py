@@ -365,3 +365,19 @@ def test_get_ntk_does_not_write_the_nngp(x64):
 
     assert 8 * 64 * 64 <= outputs(True) - outputs(False) < 8 * 64 * 64 + 64
     assert 8 * (64 * 64 + 2 * 64) <= outputs(False) < 8 * (64 * 64 + 2 * 64) + 64
+
+
+def test_store_on_device_false_accumulates_in_host_memory(x64):
+    x1, x2 = _data(n1=23, n2=9)
+    net = _mlp()
+    for b in (x2, None):
+        want = nnlab.kernel(net, x1, b)
+        host = nnlab.kernel(net, x1, b, batch_size=5, store_on_device=False)
+        assert isinstance(host.ntk, np.ndarray) and isinstance(host.nngp, np.ndarray)
+        np.testing.assert_allclose(host.ntk, want.ntk, rtol=1e-13)
+        np.testing.assert_allclose(host.nngp, want.nngp, rtol=1e-13)
+    one_block = nnlab.kernel(net, x1, get="nngp", store_on_device=False)
+    assert isinstance(one_block, np.ndarray)
+    np.testing.assert_allclose(one_block, nnlab.kernel(net, x1, get="nngp"), rtol=1e-13)
+    with pytest.raises(ValueError, match="store_on_device=False writes NumPy arrays"):
+        jax.jit(lambda a: nnlab.kernel(net, a, get="ntk", store_on_device=False))(x1)

@@ -106,6 +106,11 @@ def _put(out, block, i, j):
     return jax.lax.dynamic_update_slice(out, block, start)
 
 
+def _put_host(out: np.ndarray, block, i, j) -> np.ndarray:
+    out[i : i + block.shape[0], j : j + block.shape[1]] = np.asarray(block)
+    return out
+
+
 def _available_bytes(device) -> int:
     if device.platform == "cpu":
         try:
@@ -153,6 +158,7 @@ def kernel(
     batch_size: int | None = None,
     diagonal_spatial: bool | None = None,
     devices: Sequence | None = None,
+    store_on_device: bool = True,
 ):
     """Infinite-width NNGP and/or NTK of ``net`` between ``x1`` and ``x2``.
 
@@ -175,6 +181,9 @@ def kernel(
         None chooses automatically (full covariances only if a pooling layer
         needs them).
       devices: devices to spread row blocks over (default: all local devices).
+      store_on_device: False accumulates the output in host RAM (NumPy arrays), block by
+        block, for outputs larger than device memory (neural-tangents' option of the same
+        name); device memory then holds one block. Not under ``jit``.
 
     Returns:
       An array of shape (N1, N2, ...) if ``get`` is a string, else a
@@ -233,6 +242,12 @@ def kernel(
         )
 
     tracing = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer)
+    store_on_device = checks.boolean(store_on_device, "store_on_device")
+    if tracing and not store_on_device:
+        raise ValueError(
+            "store_on_device=False writes NumPy arrays, which jax.jit cannot trace; call "
+            "nnlab.kernel outside jit or keep store_on_device=True."
+        )
     devs = list(devices) if devices is not None else jax.local_devices()
     if tracing:
         devs = devs[:1]
@@ -247,14 +262,16 @@ def kernel(
     b1 = n1 if batch_size is None else min(batch_size, n1)
     b2 = n2 if batch_size is None else min(batch_size, n2)
     keep_nngp = "nngp" in gets
-    if b1 >= n1 and b2 >= n2 and len(devs) == 1:
+    if b1 >= n1 and b2 >= n2 and len(devs) == 1 and store_on_device:
         k = (
             _forward_rows(net, x1, x2, compute_ntk, diagonal_spatial)
             if tracing
             else _forward_jit(net, x1, x2, compute_ntk, diagonal_spatial, keep_nngp)
         )
     else:
-        k = _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial, keep_nngp)
+        k = _blocked(
+            net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial, keep_nngp, store_on_device
+        )
     if single:
         return k.nngp if gets[0] == "nngp" else k.ntk
     k = k if keep_nngp else k.replace(nngp=None)
@@ -284,7 +301,9 @@ def _balanced_blocks(n: int, rows: int, multiple: int) -> tuple[int, int]:
     return block, math.ceil(n / block)
 
 
-def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial, keep_nngp=True) -> Kernel:
+def _blocked(
+    net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial, keep_nngp=True, on_device=True
+) -> Kernel:
     """Compute the kernel block by block (x1 rows sharded over ``devs``).
 
     Blocks are balanced (:func:`_balanced_blocks`) and the inputs padded to whole blocks, but
@@ -314,6 +333,7 @@ def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial, keep_nngp
         place_rep = functools.partial(jax.device_put, device=rep)
         net = place_rep(net)
 
+    zeros, put = (jnp.zeros, _put) if on_device else (np.zeros, _put_host)
     out = {}
     cov1_blocks, cov2_blocks = [None] * nb1, [None] * nb2
     for i in range(nb1):
@@ -326,16 +346,16 @@ def _blocked(net, x1, x2, b1, b2, devs, compute_ntk, diagonal_spatial, keep_nngp
             if not out:
                 names = ("nngp",) * keep_nngp + ("ntk",) * compute_ntk
                 out = {
-                    name: jnp.zeros((n1, n2, *getattr(kb, name).shape[2:]), kb.cov1.dtype)
+                    name: zeros((n1, n2, *getattr(kb, name).shape[2:]), kb.cov1.dtype)
                     for name in names
                 }
                 proto = kb
             for name in out:
                 tile = getattr(kb, name)[: r1 - r0, : c1 - c0]
-                out[name] = _put(out[name], tile, r0, c0)
+                out[name] = put(out[name], tile, r0, c0)
                 if symmetric and j > i:  # the mirrored block below the diagonal
                     mirror = _transpose_pairs(tile, kb.spatial_ndim, kb.diagonal_spatial)
-                    out[name] = _put(out[name], mirror, c0, r0)
+                    out[name] = put(out[name], mirror, c0, r0)
             if j == (i if symmetric else 0):
                 cov1_blocks[i] = kb.cov1
             if i == 0 or (symmetric and i == j):
