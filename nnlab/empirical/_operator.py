@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from nnlab._pytree import register_dataclass
-from nnlab.kernels._operator import KernelOperator, _pad_edge
+from nnlab.kernels._operator import PointsOperator, chunks
 
 from . import _validate
 from ._ntk import _ntk, output_shape
@@ -19,7 +19,7 @@ DEFAULT_ROWS = 512
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class EmpiricalNTKOperator(KernelOperator):
+class EmpiricalNTKOperator(PointsOperator):
     """The empirical NTK of ``apply_fn`` at ``params`` between ``x1`` and ``x2``, matrix-free.
 
     Built by :func:`ntk_operator`; see there.
@@ -35,16 +35,8 @@ class EmpiricalNTKOperator(KernelOperator):
     symmetric: bool = dataclasses.field(default=False, metadata={"static": True})
 
     @property
-    def shape(self):
-        return (self.x1.shape[0], self.x2.shape[0])
-
-    @property
     def dtype(self):
         return jnp.result_type(*jax.tree_util.tree_leaves(self.params))
-
-    @property
-    def T(self):
-        return dataclasses.replace(self, x1=self.x2, x2=self.x1)
 
     def _flat_apply(self, params, x):
         return self.apply_fn(params, x).reshape(x.shape[0], self.outputs)
@@ -66,17 +58,12 @@ class EmpiricalNTKOperator(KernelOperator):
 register_dataclass(EmpiricalNTKOperator)
 
 
-def _chunks(x, rows):
-    count = -(-x.shape[0] // rows)
-    return _pad_edge(x, count * rows).reshape(count, rows, *x.shape[1:])
-
-
 @jax.jit
 def _ntk_matmat(op: EmpiricalNTKOperator, v):
     o, dtype = op.outputs, op.dtype
     eye = jnp.eye(o, dtype=dtype)
     n2 = op.x2.shape[0]
-    xs2 = _chunks(op.x2, op.rows)
+    xs2 = chunks(op.x2, op.rows)
     # zero cotangents on the padded rows: they add nothing to J2^T v
     vs = jnp.pad(v.astype(dtype), [(0, xs2.shape[0] * op.rows - n2), (0, 0)])
     vs = vs.reshape(xs2.shape[0], op.rows, v.shape[1])
@@ -100,7 +87,7 @@ def _ntk_matmat(op: EmpiricalNTKOperator, v):
         out = jax.vmap(jax.vmap(jvp))(w)  # (k, o, rows, o)
         return jnp.mean(jnp.diagonal(out, axis1=1, axis2=3), axis=-1).T  # (rows, k)
 
-    out = jax.lax.map(push, _chunks(op.x1, op.rows))
+    out = jax.lax.map(push, chunks(op.x1, op.rows))
     return out.reshape(-1, v.shape[1])[: op.x1.shape[0]]
 
 
@@ -112,7 +99,7 @@ def _ntk_diagonal(op: EmpiricalNTKOperator):
         return jnp.mean(sq)
 
     rows = min(op.rows, op.x1.shape[0])
-    return jax.lax.map(jax.vmap(one), _chunks(op.x1, rows)).reshape(-1)[: op.x1.shape[0]]
+    return jax.lax.map(jax.vmap(one), chunks(op.x1, rows)).reshape(-1)[: op.x1.shape[0]]
 
 
 def ntk_operator(apply_fn, params, x1, x2=None, *, batch_size: int | None = None):

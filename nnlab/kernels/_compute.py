@@ -36,6 +36,69 @@ def _check_input(name: str, x) -> Array:
     )
 
 
+def check_net(net) -> None:
+    if not all(hasattr(net, m) for m in ("init", "apply", "kernel")):
+        raise TypeError(
+            f"net must be an nnlab layer with init/apply/kernel, got {type(net).__name__}."
+        )
+
+
+def check_inputs(x1, x2):
+    """Checked ``(x1, x2)`` (``x2`` may be None) with equal trailing shapes and one dtype."""
+    x1 = _check_input("x1", x1)
+    if x2 is not None:
+        x2 = _check_input("x2", x2)
+        if x2.shape[1:] != x1.shape[1:]:
+            raise ValueError(
+                f"x2 must have the same trailing shape as x1 {x1.shape[1:]}, got {x2.shape[1:]}."
+            )
+        dtype = jnp.promote_types(x1.dtype, x2.dtype)
+        x1, x2 = x1.astype(dtype), x2.astype(dtype)
+    return x1, x2
+
+
+def check_devices(devices) -> list | None:
+    """``devices`` as a non-empty list of ``jax.Device`` (or None)."""
+    if devices is None:
+        return None
+    try:
+        devices = list(devices)
+    except TypeError:
+        raise TypeError(
+            f"devices must be a list of jax devices (or None), got {devices!r}."
+        ) from None
+    if not devices:
+        raise ValueError(
+            f"devices must be a non-empty list of jax devices (or None for all local "
+            f"devices), got {devices!r}."
+        )
+    if not all(isinstance(d, jax.Device) for d in devices):
+        raise TypeError(f"devices must hold jax.Device objects, got {devices!r}.")
+    return devices
+
+
+def resolve_diagonal_spatial(net, diagonal_spatial, x1) -> bool:
+    """``diagonal_spatial`` checked, or chosen (full covariances only if a layer needs them)."""
+    full_needed = requires_full_spatial(net)
+    if diagonal_spatial is None:
+        return not full_needed
+    diagonal_spatial = checks.boolean(
+        diagonal_spatial, "diagonal_spatial", fix="None chooses automatically."
+    )
+    if diagonal_spatial and full_needed and x1.ndim > 2:
+        raise ValueError(
+            "diagonal_spatial=True is impossible: a pooling layer in net needs "
+            "covariances between positions. Pass None or False."
+        )
+    return diagonal_spatial
+
+
+def pair_bytes(x1, diagonal_spatial: bool) -> int:
+    """Bytes of one (x1, x2) pair's kernel entry: itemsize times the spatial pairs kept."""
+    spatial = math.prod(x1.shape[1:-1])
+    return x1.dtype.itemsize * (spatial if diagonal_spatial else spatial * spatial)
+
+
 def requires_full_spatial(net) -> bool:
     """Whether any layer in ``net`` needs covariances between different positions."""
     if getattr(type(net), "needs_full_spatial", False):
@@ -197,49 +260,14 @@ def kernel(
       >>> nnlab.kernel(net, jnp.eye(3), get="nngp").shape
       (3, 3)
     """
-    if not all(hasattr(net, m) for m in ("init", "apply", "kernel")):
-        raise TypeError(
-            f"net must be an nnlab layer with init/apply/kernel, got {type(net).__name__}."
-        )
+    check_net(net)
     gets, single = _parse_get(get)
-    x1 = _check_input("x1", x1)
-    if x2 is not None:
-        x2 = _check_input("x2", x2)
-        if x2.shape[1:] != x1.shape[1:]:
-            raise ValueError(
-                f"x2 must have the same trailing shape as x1 {x1.shape[1:]}, got {x2.shape[1:]}."
-            )
-        dtype = jnp.promote_types(x1.dtype, x2.dtype)
-        x1, x2 = x1.astype(dtype), x2.astype(dtype)
+    x1, x2 = check_inputs(x1, x2)
     if batch_size is not None:
         batch_size = checks.integer(batch_size, "batch_size", fix="Pass a positive int or None.")
-    if diagonal_spatial is not None:
-        diagonal_spatial = checks.boolean(
-            diagonal_spatial, "diagonal_spatial", fix="None chooses automatically."
-        )
-    if devices is not None:
-        try:
-            devices = list(devices)
-        except TypeError:
-            raise TypeError(
-                f"devices must be a list of jax devices (or None), got {devices!r}."
-            ) from None
-        if not devices:
-            raise ValueError(
-                f"devices must be a non-empty list of jax devices (or None for all local "
-                f"devices), got {devices!r}."
-            )
-        if not all(isinstance(d, jax.Device) for d in devices):
-            raise TypeError(f"devices must hold jax.Device objects, got {devices!r}.")
+    diagonal_spatial = resolve_diagonal_spatial(net, diagonal_spatial, x1)
+    devices = check_devices(devices)
     compute_ntk = "ntk" in gets
-    full_needed = requires_full_spatial(net)
-    if diagonal_spatial is None:
-        diagonal_spatial = not full_needed
-    elif diagonal_spatial and full_needed and x1.ndim > 2:
-        raise ValueError(
-            "diagonal_spatial=True is impossible: a pooling layer in net needs "
-            "covariances between positions. Pass None or False."
-        )
 
     tracing = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer)
     store_on_device = checks.boolean(store_on_device, "store_on_device")
@@ -248,17 +276,15 @@ def kernel(
             "store_on_device=False writes NumPy arrays, which jax.jit cannot trace; call "
             "nnlab.kernel outside jit or keep store_on_device=True."
         )
-    devs = list(devices) if devices is not None else jax.local_devices()
+    devs = devices if devices is not None else jax.local_devices()
     if tracing:
         devs = devs[:1]
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]
     if batch_size is None and not tracing:
-        spatial = math.prod(x1.shape[1:-1])
-        spatial_pairs = spatial if diagonal_spatial else spatial * spatial
-        entry = x1.dtype.itemsize * spatial_pairs * (8 if compute_ntk else 5)
-        batch_size = auto_batch_size(n1, n2, entry, devs[0])
-        batch_size = _cap_for_output(batch_size, n1, n2, entry // (8 if compute_ntk else 5))
+        entry = pair_bytes(x1, diagonal_spatial)
+        batch_size = auto_batch_size(n1, n2, entry * (8 if compute_ntk else 5), devs[0])
+        batch_size = _cap_for_output(batch_size, n1, n2, entry)
     b1 = n1 if batch_size is None else min(batch_size, n1)
     b2 = n2 if batch_size is None else min(batch_size, n2)
     keep_nngp = "nngp" in gets

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Sequence
 
 import jax
@@ -39,10 +38,13 @@ from nnlab._pytree import register_dataclass
 from ._compute import (
     MIN_CHUNK_ROWS,
     _available_bytes,
-    _check_input,
     _forward,
     _forward_rows,
-    requires_full_spatial,
+    check_devices,
+    check_inputs,
+    check_net,
+    pair_bytes,
+    resolve_diagonal_spatial,
 )
 
 Array = jax.Array
@@ -176,8 +178,27 @@ def matrix_operator(k, *, symmetric: bool | None = None) -> MatrixKernelOperator
     return MatrixKernelOperator(k, symmetric)
 
 
+class PointsOperator(KernelOperator):
+    """A kernel between two point sets, the fields ``x1`` and ``x2`` of a subclass: its shape is
+    ``(len(x1), len(x2))`` and its transpose swaps them."""
+
+    @property
+    def shape(self):
+        return (self.x1.shape[0], self.x2.shape[0])
+
+    @property
+    def T(self):
+        return dataclasses.replace(self, x1=self.x2, x2=self.x1)
+
+
+def chunks(x: Array, rows: int) -> Array:
+    """``x`` as ``(count, rows, ...)``, the last chunk padded by :func:`_pad_edge`."""
+    count = -(-x.shape[0] // rows)
+    return _pad_edge(x, count * rows).reshape(count, rows, *x.shape[1:])
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
-class AnalyticKernelOperator(KernelOperator):
+class AnalyticKernelOperator(PointsOperator):
     """The analytic NNGP/NTK of an nnlab architecture, computed block by block on each product.
 
     Built by :func:`kernel_operator`; see there.
@@ -193,16 +214,8 @@ class AnalyticKernelOperator(KernelOperator):
     symmetric: bool = dataclasses.field(default=False, metadata={"static": True})
 
     @property
-    def shape(self):
-        return (self.x1.shape[0], self.x2.shape[0])
-
-    @property
     def dtype(self):
         return self.x1.dtype
-
-    @property
-    def T(self):
-        return dataclasses.replace(self, x1=self.x2, x2=self.x1)
 
     def _matmat(self, v):
         return _analytic_matmat(
@@ -280,9 +293,7 @@ def _analytic_diagonal(net, x, get, diagonal_spatial):
         k = _forward(net, xi[None], xi[None], get == "ntk", diagonal_spatial)
         return _kernel_matrix(k, get)[0, 0]
 
-    rows = min(x.shape[0], 256)
-    chunks = -(-x.shape[0] // rows)
-    xs = _pad_edge(x, chunks * rows).reshape(chunks, rows, *x.shape[1:])
+    xs = chunks(x, min(x.shape[0], 256))
     return jax.lax.map(jax.vmap(one), xs).reshape(-1)[: x.shape[0]]
 
 
@@ -293,26 +304,6 @@ def block_rows_for(n1: int, n2: int, entry_bytes: int, devices: int = 1, device=
     budget = min(_available_bytes(device) // 8, BLOCK_BYTES)
     rows = max(MIN_CHUNK_ROWS, budget // max(1, n2 * entry_bytes))
     return int(min(rows, -(-n1 // devices)))
-
-
-def mesh_over(devices: Sequence | None) -> Mesh | None:
-    """A one-axis ``('rows',)`` mesh over ``devices`` (default: every device of every process);
-    None for a single device."""
-    if devices is None:
-        devices = jax.devices()
-    else:
-        try:
-            devices = list(devices)
-        except TypeError:
-            raise TypeError(
-                f"devices must be a list of jax devices or None, got {devices!r}."
-            ) from None
-        if not devices or not all(isinstance(d, jax.Device) for d in devices):
-            raise TypeError(
-                f"devices must be a non-empty list of jax.Device objects (or None for all "
-                f"devices), got {devices!r}."
-            )
-    return None if len(devices) == 1 else Mesh(np.array(devices), ("rows",))
 
 
 def kernel_operator(
@@ -361,42 +352,20 @@ def kernel_operator(
       >>> bool(jnp.allclose(op @ v, nnlab.kernel(net, x, get="ntk") @ v, rtol=1e-5))
       True
     """
-    if not all(hasattr(net, m) for m in ("init", "apply", "kernel")):
-        raise TypeError(
-            f"net must be an nnlab layer with init/apply/kernel, got {type(net).__name__}."
-        )
+    check_net(net)
     _checks.choice(get, "get", ("ntk", "nngp"))
-    x1 = _check_input("x1", x1)
     symmetric = x2 is None
-    if symmetric:
-        x2 = x1
-    else:
-        x2 = _check_input("x2", x2)
-        if x2.shape[1:] != x1.shape[1:]:
-            raise ValueError(
-                f"x2 must have the same trailing shape as x1 {x1.shape[1:]}, got {x2.shape[1:]}."
-            )
-        dtype = jnp.promote_types(x1.dtype, x2.dtype)
-        x1, x2 = x1.astype(dtype), x2.astype(dtype)
-    full_needed = requires_full_spatial(net)
-    if diagonal_spatial is None:
-        diagonal_spatial = not full_needed
-    else:
-        diagonal_spatial = _checks.boolean(diagonal_spatial, "diagonal_spatial")
-        if diagonal_spatial and full_needed and x1.ndim > 2:
-            raise ValueError(
-                "diagonal_spatial=True is impossible: a pooling layer in net needs "
-                "covariances between positions. Pass None or False."
-            )
-    mesh = mesh_over(devices)
-    n_dev = 1 if mesh is None else mesh.size
+    x1, x2 = check_inputs(x1, x2)
+    x2 = x1 if symmetric else x2
+    diagonal_spatial = resolve_diagonal_spatial(net, diagonal_spatial, x1)
+    devices = check_devices(devices) or jax.devices()
+    mesh = None if len(devices) == 1 else Mesh(np.array(devices), ("rows",))
     if block_rows is None:
-        spatial = math.prod(x1.shape[1:-1])
-        pairs = spatial if diagonal_spatial else spatial * spatial
-        entry = x1.dtype.itemsize * pairs * (8 if get == "ntk" else 5)
-        first = None if mesh is None else mesh.devices.flat[0]
-        local = first if first is not None and first.process_index == jax.process_index() else None
-        block_rows = block_rows_for(x1.shape[0], x2.shape[0], entry, n_dev, local)
+        entry = pair_bytes(x1, diagonal_spatial) * (8 if get == "ntk" else 5)
+        mine = [d for d in devices if d.process_index == jax.process_index()]
+        block_rows = block_rows_for(
+            x1.shape[0], x2.shape[0], entry, len(devices), mine[0] if mine else None
+        )
     else:
         block_rows = _checks.integer(block_rows, "block_rows", fix="Pass a positive int or None.")
     return AnalyticKernelOperator(net, x1, x2, get, block_rows, diagonal_spatial, mesh, symmetric)
